@@ -1,0 +1,1 @@
+"""gnnrec's Hydra config tree, installed as the package ``gnnrec.conf``."""

@@ -1,0 +1,1 @@
+"""Hydra entry points (the only part of gnnrec that knows Hydra)."""

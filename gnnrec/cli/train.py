@@ -1,0 +1,244 @@
+"""``gnnrec-train``: compose a run from ``conf/``, train, evaluate, write results.
+
+Run directory contents (``hydra.run.dir``, or one directory per job of a
+multirun):
+
+- ``config.yaml``: the resolved configuration;
+- ``metrics.jsonl``: one line per epoch (losses, validation metrics);
+- ``results.json``: final validation and test metrics and run facts, written
+  last and atomically, so its presence marks a finished run;
+- ``topk.tsv`` and ``split/{train,valid,test}.tsv`` with ``eval.save_topk=true``;
+- ``error.txt`` instead of ``results.json`` when the run failed;
+- ``wandb/`` with the default offline W&B logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from gnnrec.data.dataset import InteractionDataset
+from gnnrec.data.split import Split
+from gnnrec.errors import ConfigError, GnnrecError
+from gnnrec.evaluation.evaluator import Evaluator
+from gnnrec.graph.build import build_graph
+from gnnrec.logging.base import NullLogger, RunLogger
+from gnnrec.logging.files import (
+    append_jsonl,
+    write_json_atomic,
+    write_lines_atomic,
+    write_text_atomic,
+)
+from gnnrec.logging.run_info import device_name, git_commit, resolve_device, versions
+from gnnrec.models.base import Recommender
+
+log = logging.getLogger("gnnrec")
+
+RUNNER_KEYS = ("name", "graph")
+"""Model-config keys read by the runner; every other key goes to the model."""
+
+
+def _instantiate(node: DictConfig, what: str, **objects: Any) -> Any:
+    """Build ``node``'s ``_target_``; ``objects`` (datasets, graphs) are passed
+    at call time so Hydra never tries to turn them into config."""
+    try:
+        return instantiate(node, _convert_="all", _partial_=True)(**objects)
+    except Exception as err:
+        cause = err.__cause__ or err
+        if isinstance(cause, GnnrecError):
+            raise cause from None
+        raise ConfigError(f"could not build the {what} from its config: {cause}") from None
+
+
+def build_model(cfg: DictConfig, split: Split, device: torch.device) -> Recommender:
+    """The graph of the split's train part and the model over it, on ``device``."""
+    graph_opts = dict(cfg.model.get("graph") or {})
+    graph = build_graph(split, **graph_opts).to(device)
+    params = OmegaConf.create(
+        {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k not in RUNNER_KEYS}
+    )
+    return _instantiate(params, "model", graph=graph).to(device)
+
+
+def _epoch_line(epoch: int, row: dict[str, float], monitor: str) -> str:
+    parts = [f"epoch {epoch:4d}"]
+    if "train/loss" in row:
+        parts.append(f"loss {row['train/loss']:.4f}")
+    for key in (f"valid/{monitor}", "valid/ndcg@20", "valid/cc_recall@20"):
+        if key in row and key.split("/")[1] != "":
+            parts.append(f"{key} {row[key]:.4f}")
+    if "train/epoch_time_s" in row:
+        parts.append(f"{row['train/epoch_time_s']:.2f}s")
+    return " | ".join(dict.fromkeys(parts))
+
+
+def results_table(results: dict[str, Any], ks: list[int]) -> str:
+    """Final metrics as a text table: one row per metric, valid and test columns."""
+    names = [
+        "recall",
+        "ndcg",
+        "precision",
+        "hit",
+        "cc_recall",
+        "cat_coverage",
+        "cat_coverage_frac",
+        "cat_entropy",
+        "ild",
+        "item_coverage",
+    ]
+    rows = [f"{'metric':<24}{'valid':>10}{'test':>10}"]
+    for name in names:
+        for k in ks:
+            key = f"{name}@{k}"
+            cells = []
+            for part in ("valid", "test"):
+                v = results.get(f"{part}/{key}")
+                cells.append(
+                    f"{v:>10.4f}" if isinstance(v, float) and math.isfinite(v) else f"{'-':>10}"
+                )
+            rows.append(f"{key:<24}{''.join(cells)}")
+    share = [results.get(f"{p}/cc_users", math.nan) for p in ("valid", "test")]
+    rows.append(f"{'cc_users (share)':<24}{share[0]:>10.4f}{share[1]:>10.4f}")
+    return "\n".join(rows)
+
+
+def save_split_and_topk(run_dir: Path, split: Split, users: np.ndarray, topk: np.ndarray) -> None:
+    """Write ``split/*.tsv`` and ``topk.tsv`` with raw ids (atomically)."""
+    ds: InteractionDataset = split.dataset
+    for part in ("train", "valid", "test"):
+        idx = split.part(part)
+        u, i = ds.user_ids[ds.users[idx]], ds.item_ids[ds.items[idx]]
+        lines = ["user_id\titem_id", *(f"{a}\t{b}" for a, b in zip(u, i, strict=True))]
+        write_lines_atomic(run_dir / "split" / f"{part}.tsv", lines)
+    ranks = np.arange(1, topk.shape[1] + 1)
+    lines = ["user_id\trank\titem_id"]
+    for user, row in zip(users, topk, strict=True):
+        raw_user = ds.user_ids[user]
+        lines.extend(
+            f"{raw_user}\t{r}\t{ds.item_ids[i]}" for r, i in zip(ranks, row, strict=True) if i >= 0
+        )
+    write_lines_atomic(run_dir / "topk.tsv", lines)
+
+
+def _sweep_group() -> str | None:
+    hc = HydraConfig.get()
+    if hc.mode != RunMode.MULTIRUN:
+        return None
+    return "sweep-" + str(hc.sweep.dir).strip("/").replace("/", "_")
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """One experiment: data → split → graph → model → train → evaluate → files."""
+    started = time.perf_counter()
+    seed = int(cfg.seed)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    device = resolve_device(str(cfg.device))
+    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+
+    logger: RunLogger = _instantiate(cfg.logger, "logger") if cfg.logger else NullLogger()
+    if getattr(logger, "kwargs", None) is not None and logger.kwargs.get("group") is None:
+        logger.kwargs["group"] = _sweep_group()
+    logger.start(OmegaConf.to_container(cfg, resolve=True))
+    failed = True
+    try:
+        dataset: InteractionDataset = _instantiate(cfg.dataset, "dataset")
+        log.info("%s", dataset)
+        split: Split = _instantiate(cfg.split, "split", dataset=dataset)
+        log.info("split %s: %s", split.method, split.counts())
+        model = build_model(cfg, split, device)
+        log.info("model %s on %s", model, device)
+        evaluator = Evaluator(
+            split,
+            ks=list(cfg.eval.ks),
+            device=device,
+            memory_budget_mb=float(cfg.eval.memory_budget_mb),
+        )
+        trainer = _instantiate(cfg.train, "trainer")
+        train_idx = split.train
+        users = torch.from_numpy(dataset.users[train_idx]).to(device)
+        items = torch.from_numpy(dataset.items[train_idx]).to(device)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        metrics_path = run_dir / "metrics.jsonl"
+        metrics_path.unlink(missing_ok=True)
+
+        def on_epoch(epoch: int, row: dict[str, float]) -> None:
+            append_jsonl(metrics_path, {"epoch": epoch, **row})
+            logger.log_epoch(epoch, row)
+            log.info("%s", _epoch_line(epoch, row, trainer.monitor))
+
+        with logging_redirect_tqdm(loggers=[logging.root]):
+            fit = trainer.fit(model, evaluator, users, items, generator, on_epoch=on_epoch)
+        scorer = model.scorer()
+        valid = evaluator.evaluate(scorer, "valid")
+        test = evaluator.evaluate(scorer, "test", keep_topk=bool(cfg.eval.save_topk))
+        results: dict[str, Any] = {**valid.metrics, **test.metrics}
+        results.update(
+            {
+                "model": cfg.model.name,
+                "dataset": dataset.name,
+                "split": split.method,
+                "seed": seed,
+                "best_epoch": fit.best_epoch,
+                "epochs_run": fit.epochs_run,
+                "train_time_s": fit.train_time_s,
+                "wall_time_s": time.perf_counter() - started,
+                "device": device_name(device),
+                "git_commit": git_commit(),
+                "versions": versions(),
+                **{f"data/{k}": v for k, v in dataset.summary().items()},
+                **{f"split/{k}": v for k, v in split.counts().items()},
+            }
+        )
+        if cfg.eval.save_topk:
+            save_split_and_topk(run_dir, split, test.users, test.topk)
+        logger.log_results(results)
+        write_json_atomic(run_dir / "results.json", results)
+        failed = False
+        print(
+            f"\n{cfg.model.name} on {dataset.name} (best epoch {fit.best_epoch}, "
+            f"{results['wall_time_s']:.1f}s, {results['device']})"
+        )
+        print(results_table(results, list(evaluator.ks)))
+        print(f"results: {run_dir / 'results.json'}")
+        return results
+    finally:
+        logger.finish(failed=failed)
+
+
+@hydra.main(version_base="1.3", config_path="pkg://gnnrec.conf", config_name="train")
+def _hydra_main(cfg: DictConfig) -> float:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        results = run(cfg, run_dir)
+    except GnnrecError as err:
+        write_text_atomic(run_dir / "error.txt", f"{err}\n")
+        print(f"gnnrec-train: error: {err}", file=sys.stderr)
+        print(f"(the run directory {run_dir} holds no results)", file=sys.stderr)
+        sys.exit(2)
+    monitor = f"valid/{cfg.train.get('monitor', 'recall@20')}"
+    value = results.get(monitor, math.nan)
+    return float(value) if value is not None else math.nan
+
+
+def main() -> None:
+    """Console-script entry point of ``gnnrec-train``."""
+    logging.getLogger("wandb").setLevel(logging.ERROR)
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

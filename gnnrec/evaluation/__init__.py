@@ -1,0 +1,6 @@
+"""Evaluation: the full-ranking engine and pure metric functions."""
+
+from gnnrec.evaluation.evaluator import EvalResult, Evaluator
+from gnnrec.evaluation.ranking import topk_with_ties
+
+__all__ = ["EvalResult", "Evaluator", "topk_with_ties"]

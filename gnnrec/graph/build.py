@@ -1,0 +1,138 @@
+"""User–item–category graphs built from the training interactions only."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch_geometric.data import HeteroData
+
+from gnnrec.data.split import Split
+
+USER, ITEM, CATEGORY = "user", "item", "category"
+INTERACTS = (USER, "interacts", ITEM)
+REV_INTERACTS = (ITEM, "rev_interacts", USER)
+BELONGS_TO = (ITEM, "belongs_to", CATEGORY)
+REV_BELONGS_TO = (CATEGORY, "rev_belongs_to", ITEM)
+
+
+@dataclass
+class RecGraph:
+    """The training graph in the forms models need, built once per run.
+
+    Attributes:
+        hetero: PyG ``HeteroData`` with node types user, item, category and
+            edge types interacts / belongs_to and their reverses.
+        edge_index: ``[2, num_edges]`` homogeneous edge list (both
+            directions) over the node order users, items, categories.
+        adjacency: ``[N, N]`` sparse CSR symmetric-normalised adjacency
+            :math:`D^{-1/2} A D^{-1/2}` over the same node order, where
+            ``N = num_users + num_items (+ num_categories)``.
+        include_categories: whether category nodes are part of
+            ``edge_index`` / ``adjacency``.
+    """
+
+    hetero: HeteroData
+    edge_index: torch.Tensor
+    adjacency: torch.Tensor
+    num_users: int
+    num_items: int
+    num_categories: int
+    include_categories: bool
+
+    @property
+    def num_nodes(self) -> int:
+        n = self.num_users + self.num_items
+        return n + self.num_categories if self.include_categories else n
+
+    def to(self, device: torch.device | str) -> RecGraph:
+        self.hetero = self.hetero.to(device)
+        self.edge_index = self.edge_index.to(device)
+        self.adjacency = self.adjacency.to(device)
+        return self
+
+
+def normalized_adjacency(edge_index: np.ndarray, num_nodes: int) -> sp.csr_matrix:
+    """Symmetric normalisation :math:`\\hat A = D^{-1/2} A D^{-1/2}`.
+
+    ``edge_index`` holds both directions of every undirected edge; isolated
+    nodes keep an all-zero row (their inverse degree is taken as 0).
+    """
+    a = sp.csr_matrix(
+        (np.ones(edge_index.shape[1], dtype=np.float64), (edge_index[0], edge_index[1])),
+        shape=(num_nodes, num_nodes),
+    )
+    a.sum_duplicates()
+    a.data[:] = 1.0
+    deg = np.asarray(a.sum(axis=1)).ravel()
+    inv_sqrt = np.zeros_like(deg)
+    nz = deg > 0
+    inv_sqrt[nz] = deg[nz] ** -0.5
+    d = sp.diags(inv_sqrt)
+    out = (d @ a @ d).tocsr()
+    out.sort_indices()
+    return out
+
+
+def _to_torch_csr(m: sp.csr_matrix) -> torch.Tensor:
+    with warnings.catch_warnings():
+        # torch flags sparse CSR as "beta"; sparse.mm with CSR is stable for our use.
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(m.indptr.astype(np.int64)),
+            torch.from_numpy(m.indices.astype(np.int64)),
+            torch.from_numpy(m.data.astype(np.float32)),
+            size=m.shape,
+            check_invariants=True,
+        )
+
+
+def build_graph(split: Split, include_categories: bool = False) -> RecGraph:
+    """Build the user–item–category graph of a split's TRAIN interactions.
+
+    Validation and test interactions never enter the graph. Item–category
+    edges come from the dataset's item→category map (they are side
+    information, not interactions).
+
+    Args:
+        split: the split whose train part makes the user–item edges.
+        include_categories: put category nodes into the homogeneous
+            ``edge_index`` / ``adjacency`` (the heterogeneous graph always
+            has them).
+    """
+    ds = split.dataset
+    train = split.user_item_matrix("train").tocoo()
+    ui = np.vstack([train.row, train.col]).astype(np.int64)
+    ic_m = ds.item_categories.tocoo()
+    ic = np.vstack([ic_m.row, ic_m.col]).astype(np.int64)
+    num_u, num_i, num_c = ds.num_users, ds.num_items, ds.num_categories
+
+    hetero = HeteroData()
+    hetero[USER].num_nodes = num_u
+    hetero[ITEM].num_nodes = num_i
+    hetero[CATEGORY].num_nodes = num_c
+    hetero[INTERACTS].edge_index = torch.from_numpy(ui)
+    hetero[REV_INTERACTS].edge_index = torch.from_numpy(ui[::-1].copy())
+    hetero[BELONGS_TO].edge_index = torch.from_numpy(ic)
+    hetero[REV_BELONGS_TO].edge_index = torch.from_numpy(ic[::-1].copy())
+
+    pieces = [np.vstack([ui[0], ui[1] + num_u])]
+    num_nodes = num_u + num_i
+    if include_categories:
+        pieces.append(np.vstack([ic[0] + num_u, ic[1] + num_u + num_i]))
+        num_nodes += num_c
+    one_way = np.concatenate(pieces, axis=1)
+    both = np.concatenate([one_way, one_way[::-1]], axis=1)
+    adjacency = normalized_adjacency(both, num_nodes)
+    return RecGraph(
+        hetero=hetero,
+        edge_index=torch.from_numpy(both.copy()),
+        adjacency=_to_torch_csr(adjacency),
+        num_users=num_u,
+        num_items=num_i,
+        num_categories=num_c,
+        include_categories=include_categories,
+    )

@@ -1,0 +1,5 @@
+"""Training losses."""
+
+from gnnrec.losses.bpr import BPRLoss
+
+__all__ = ["BPRLoss"]

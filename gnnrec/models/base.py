@@ -1,0 +1,55 @@
+"""What every gnnrec model provides to the trainer and the evaluator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+Scorer = Callable[[Tensor], Tensor]
+"""Maps ``[B]`` user ids to ``[B, num_items]`` scores (higher ranks first)."""
+
+
+class Recommender(nn.Module):
+    """Base class of gnnrec models.
+
+    A model computes all user and item representations in one call of
+    :meth:`forward` (for graph models: one propagation over the whole
+    training graph), which the trainer does once per optimisation step.
+    The default scores are dot products of those representations.
+
+    Subclasses implement :meth:`forward` and :meth:`regularization`; models
+    that do not score by dot product (e.g. :class:`MostPop`) override
+    :meth:`scorer` instead.
+    """
+
+    num_users: int
+    num_items: int
+
+    def forward(self) -> tuple[Tensor, Tensor]:
+        """Return ``(user_emb [num_users, d], item_emb [num_items, d])``."""
+        raise NotImplementedError
+
+    def regularization(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
+        """Squared L2 norm of the free parameters a batch touches (summed)."""
+        raise NotImplementedError
+
+    @property
+    def trainable(self) -> bool:
+        return any(p.requires_grad for p in self.parameters())
+
+    @torch.no_grad()
+    def scorer(self) -> Scorer:
+        """A scoring function over all items, computed once for evaluation."""
+        user_emb, item_emb = self()
+
+        def score(users: Tensor) -> Tensor:
+            return user_emb[users] @ item_emb.T
+
+        return score
+
+
+def split_nodes(x: Tensor, num_users: int, num_items: int) -> tuple[Tensor, Tensor]:
+    """Users and items of a node matrix ordered users, items(, categories)."""
+    return x[:num_users], x[num_users : num_users + num_items]

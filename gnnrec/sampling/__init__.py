@@ -1,0 +1,5 @@
+"""Negative samplers."""
+
+from gnnrec.sampling.uniform import UniformNegativeSampler
+
+__all__ = ["UniformNegativeSampler"]
