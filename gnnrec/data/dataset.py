@@ -36,6 +36,10 @@ class InteractionDataset:
             items without a category.
         extras: optional per-interaction arrays (``rating``, ``behavior``,
             ``domain``, ...), each of length ``num_interactions``.
+        category_top_level: optional ``[num_categories]`` int64 id of each
+            category's top-level ancestor in a category hierarchy (a
+            top-level category is its own ancestor); None without hierarchy.
+            Two categories are "far" apart when their top-level ids differ.
     """
 
     name: str
@@ -48,6 +52,7 @@ class InteractionDataset:
     weights: np.ndarray
     item_categories: sp.csr_matrix
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    category_top_level: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.users)
