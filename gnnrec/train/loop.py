@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from gnnrec.errors import ConfigError
 from gnnrec.evaluation.evaluator import Evaluator
 from gnnrec.losses.bpr import BPRLoss
 from gnnrec.models.base import Recommender
@@ -127,7 +128,11 @@ class Trainer:
                 model.eval()
                 row.update(evaluator.evaluate(model.scorer(), "valid").metrics)
                 if monitor_key not in row:
-                    raise KeyError(f"monitor '{self.monitor}' is not an evaluation metric")
+                    known = sorted(k.split("/", 1)[1] for k in row if k.startswith("valid/"))
+                    raise ConfigError(
+                        f"train.monitor={self.monitor!r} is not a validation metric; "
+                        f"choose one of: {', '.join(known)}"
+                    )
                 stop = stopper.step(row[monitor_key], epoch, model)
             row["epoch"] = epoch
             history.append(row)

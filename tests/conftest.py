@@ -1,0 +1,71 @@
+"""Shared fixtures: tiny hand-made datasets, paths to bundled and shared data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from gnnrec.data.dataset import InteractionDataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """``../shared/data`` next to the checkout, or ``$GNNREC_SHARED_DATA``."""
+    env = os.environ.get("GNNREC_SHARED_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_gpu = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "gpu" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(skip_gpu)
+
+
+def make_dataset(
+    interactions: list[tuple[int, int, float]],
+    num_users: int,
+    num_items: int,
+    item_labels: list[list[int]],
+    num_categories: int,
+    name: str = "tiny",
+) -> InteractionDataset:
+    """A dataset from (user, item, timestamp) triples, sorted as the loader sorts."""
+    arr = np.array(interactions, dtype=np.float64)
+    order = np.lexsort((np.arange(len(arr)), arr[:, 2], arr[:, 0]))
+    arr = arr[order]
+    rows = [i for i, labels in enumerate(item_labels) for _ in labels]
+    cols = [c for labels in item_labels for c in labels]
+    cats = sp.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(num_items, num_categories)
+    )
+    return InteractionDataset(
+        name=name,
+        user_ids=np.array([f"u{u}" for u in range(num_users)]),
+        item_ids=np.array([f"i{i}" for i in range(num_items)]),
+        category_names=np.array([f"c{c}" for c in range(num_categories)]),
+        users=arr[:, 0].astype(np.int64),
+        items=arr[:, 1].astype(np.int64),
+        timestamps=arr[:, 2],
+        weights=np.ones(len(arr), dtype=np.float32),
+        item_categories=cats,
+    )
+
+
+@pytest.fixture
+def tiny_dataset() -> InteractionDataset:
+    """4 users, 8 items, 3 categories; every user has 10 time-stamped interactions
+    except user 3 (5). Items 0-2 carry c0, 3-5 c1, 6 c2, 7 both c0 and c2."""
+    rng = np.random.default_rng(0)
+    triples = []
+    for u, n in enumerate([8, 8, 8, 5]):
+        items = rng.permutation(8)[:n]
+        triples += [(u, int(i), float(100 * u + t)) for t, i in enumerate(items)]
+    labels = [[0], [0], [0], [1], [1], [1], [2], [0, 2]]
+    return make_dataset(triples, 4, 8, labels, 3)
