@@ -22,7 +22,8 @@ class DataError(GnnrecError):
     """An input file is missing or malformed.
 
     The message names the file and, where known, the 1-based line and column
-    (or column name) and what was expected there.
+    (or column name) and what was expected there. Binary formats without lines
+    (Parquet) give the 1-based ``row`` instead of ``line``.
     """
 
     def __init__(
@@ -31,17 +32,39 @@ class DataError(GnnrecError):
         path: str | Path | None = None,
         line: int | None = None,
         column: int | str | None = None,
+        row: int | None = None,
     ) -> None:
         self.path = None if path is None else Path(path)
         self.line = line
         self.column = column
+        self.row = row
         self.reason = message
         where = []
         if path is not None:
             where.append(str(path))
         if line is not None:
             where.append(f"line {line}")
+        if row is not None:
+            where.append(f"row {row}")
         if column is not None:
             where.append(f"column {column}" if isinstance(column, int) else f"column '{column}'")
         prefix = ", ".join(where)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class SplitError(DataError):
+    """A split breaks an invariant of the data: a user left with no training
+    interactions, an interaction in two parts, a predefined split file naming
+    users or items the dataset does not have."""
+
+
+def users_without_training(method: str, raw_user_ids: list[str], count: int) -> SplitError:
+    """The error for a split that leaves ``count`` users (examples ``raw_user_ids``)
+    with validation or test interactions but none in train."""
+    shown = ", ".join(repr(u) for u in raw_user_ids[:5])
+    more = f" and {count - 5} more" if count > 5 else ""
+    return SplitError(
+        f"split '{method}' leaves {count} user(s) with no training interactions "
+        f"({shown}{more}); expected every user with validation or test interactions "
+        "to keep at least one in train (raise dataset.kcore or change the split)"
+    )
