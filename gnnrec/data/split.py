@@ -1,17 +1,41 @@
-"""Train / validation / test splits of an :class:`InteractionDataset`."""
+"""Train / validation / test splits of an :class:`InteractionDataset`.
+
+Every split method is a function ``(dataset, **options) -> Split`` chosen in
+``conf/split/<name>.yaml``. Each is deterministic (random ones through an
+explicit seed) and checks its result with :func:`check_split` before
+returning it: parts disjoint and covering the log, time order where the
+method promises it, and no validation/test user without training
+interactions unless the method allows cold users.
+
+A split is saved with raw ids (:meth:`Split.save`) and read back against the
+same dataset with :func:`load_split`, so it travels between machines and
+between gnnrec and other frameworks.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import scipy.sparse as sp
 
 from gnnrec.data.dataset import InteractionDataset
-from gnnrec.errors import ConfigError
+from gnnrec.data.files import atomic_path, write_bytes_atomic
+from gnnrec.data.readers import Table, lookup_codes, read_delimited, to_float
+from gnnrec.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
 
 PARTS = ("train", "valid", "test")
+SPLIT_FILE_VERSION = 1
+_COLD_CHOICES = ("error", "drop", "keep")
+_NO_INDEX = np.empty(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -21,9 +45,18 @@ class Split:
     Attributes:
         dataset: the dataset split.
         train, valid, test: sorted int64 indices into the dataset's interaction
-            arrays; together a partition of ``range(num_interactions)``.
+            arrays; with ``dropped`` a partition of ``range(num_interactions)``.
         method: how the split was made (for results files).
         seed: the seed used, None for deterministic methods.
+        time_order: the time order the split promises, checked by
+            :func:`check_split`: ``"user"`` (per user, no training interaction
+            is later than a validation one, no validation one later than a
+            test one), ``"global"`` (the same over the whole log) or None.
+        cold_users: validation/test may hold users without training
+            interactions (cold-start evaluation; the cross-domain split).
+        dropped: sorted indices of interactions in no part (e.g. the
+            validation/test interactions of cold users under a global time
+            cut with ``cold=drop``); empty for most methods.
     """
 
     dataset: InteractionDataset
@@ -32,6 +65,9 @@ class Split:
     test: np.ndarray
     method: str
     seed: int | None = None
+    time_order: str | None = None
+    cold_users: bool = False
+    dropped: np.ndarray = field(default_factory=lambda: _NO_INDEX)
 
     def part(self, name: str) -> np.ndarray:
         if name not in PARTS:
@@ -54,6 +90,183 @@ class Split:
     def counts(self) -> dict[str, int]:
         return {name: len(self.part(name)) for name in PARTS}
 
+    def check(self, hint: str = "") -> None:
+        """Raise :class:`DataError` if the split leaks; see :func:`check_split`."""
+        check_split(self, hint)
+
+    def save(self, folder: str | Path) -> Path:
+        """Write the split with raw ids: ``{train,valid,test}.tsv`` and ``split.json``.
+
+        Each part file has the header ``user_id	item_id	timestamp`` and one
+        row per interaction (the timestamp tells repeated user-item pairs
+        apart); ``dropped.tsv`` is written when interactions were dropped.
+        ``split.json`` (method, seed, time order, counts) is written last, so
+        its presence marks a complete split. Every file is written atomically.
+        """
+        folder = Path(folder)
+        names = [*PARTS, "dropped"] if len(self.dropped) else list(PARTS)
+        for name in names:
+            _write_part(folder / f"{name}.tsv", self.dataset, getattr(self, name))
+        if not len(self.dropped):
+            (folder / "dropped.tsv").unlink(missing_ok=True)
+        meta = {
+            "format": "gnnrec-split",
+            "version": SPLIT_FILE_VERSION,
+            "dataset": self.dataset.name,
+            "num_interactions": self.dataset.num_interactions,
+            "method": self.method,
+            "seed": self.seed,
+            "time_order": self.time_order,
+            "cold_users": self.cold_users,
+            "counts": {**self.counts(), "dropped": len(self.dropped)},
+        }
+        write_bytes_atomic(folder / "split.json", (json.dumps(meta, indent=2) + "\n").encode())
+        return folder
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_split(split: Split, hint: str = "") -> None:
+    """Check that a split is a leak-free partition of its dataset.
+
+    - indices are sorted, in range, and ``train``, ``valid``, ``test`` and
+      ``dropped`` are disjoint and together cover every interaction;
+    - with ``time_order="user"``, for every user the latest training
+      timestamp is at most the earliest validation/test one and the latest
+      validation timestamp at most the earliest test one; with ``"global"``
+      the same over all interactions;
+    - unless ``cold_users``, every user with validation or test interactions
+      has at least one training interaction.
+
+    A (user, item) pair in both train and test is allowed (repeat
+    consumption) but logged, since ranking masks training items.
+
+    Args:
+        split: the split to check.
+        hint: what to change when users are left without training
+            interactions (added to that message).
+
+    Raises:
+        DataError: the first violated property, with counts and raw ids.
+    """
+    ds = split.dataset
+    n = ds.num_interactions
+    parts = {name: np.asarray(getattr(split, name)) for name in (*PARTS, "dropped")}
+    for name, idx in parts.items():
+        if len(idx) and (idx.min() < 0 or idx.max() >= n):
+            raise DataError(f"split part {name} has indices outside 0..{n - 1}")
+        if np.any(np.diff(idx) <= 0):
+            raise DataError(f"split part {name} is not sorted or repeats an interaction")
+    seen = np.bincount(np.concatenate(list(parts.values())), minlength=n)
+    if np.any(seen > 1):
+        first = int(np.flatnonzero(seen > 1)[0])
+        owners = [name for name, idx in parts.items() if _contains(idx, first)]
+        raise DataError(
+            f"split parts overlap: {int((seen > 1).sum())} interactions are in more than one "
+            f"part (e.g. interaction {first} of user {str(ds.user_ids[ds.users[first]])!r} is in "
+            f"{' and '.join(owners)})"
+        )
+    if np.any(seen == 0):
+        first = int(np.flatnonzero(seen == 0)[0])
+        user, item = str(ds.user_ids[ds.users[first]]), str(ds.item_ids[ds.items[first]])
+        raise DataError(
+            f"the split leaves {int((seen == 0).sum())} of {n} interactions in no part "
+            f"(e.g. user {user!r}, item {item!r})"
+        )
+    if split.time_order == "user":
+        _check_user_time_order(split)
+    elif split.time_order == "global":
+        _check_global_time_order(split)
+    elif split.time_order is not None:
+        raise ValueError(f"time_order must be 'user', 'global' or None, got {split.time_order!r}")
+    if not split.cold_users:
+        cold = cold_user_ids(split)
+        if len(cold):
+            raise DataError(
+                f"the split ({split.method}) leaves {len(cold)} users with validation or test "
+                f"interactions but no training interaction (e.g. raw user ids "
+                f"{_examples(ds.user_ids[cold])}); "
+                + (hint or "filter out users with few interactions or choose another split")
+            )
+    repeated = _repeated_pairs(split)
+    if repeated:
+        log.info("%d validation/test interactions repeat a training (user, item) pair", repeated)
+
+
+def cold_user_ids(split: Split) -> np.ndarray:
+    """Users (ids) with validation or test interactions but no training interaction."""
+    ds = split.dataset
+    has_train = np.bincount(ds.users[split.train], minlength=ds.num_users) > 0
+    held_out = np.concatenate([split.valid, split.test])
+    in_eval = np.bincount(ds.users[held_out], minlength=ds.num_users) > 0
+    return np.flatnonzero(in_eval & ~has_train)
+
+
+def _contains(sorted_idx: np.ndarray, value: int) -> bool:
+    pos = np.searchsorted(sorted_idx, value)
+    return bool(pos < len(sorted_idx) and sorted_idx[pos] == value)
+
+
+def _examples(raw: np.ndarray, k: int = 3) -> str:
+    return ", ".join(repr(str(r)) for r in raw[:k]) + (", ..." if len(raw) > k else "")
+
+
+def _per_user(split: Split, idx: np.ndarray, reduce: np.ufunc, fill: float) -> np.ndarray:
+    ds = split.dataset
+    out = np.full(ds.num_users, fill)
+    reduce.at(out, ds.users[idx], ds.timestamps[idx])
+    return out
+
+
+def _check_user_time_order(split: Split) -> None:
+    ds = split.dataset
+    max_train = _per_user(split, split.train, np.maximum, -np.inf)
+    min_valid = _per_user(split, split.valid, np.minimum, np.inf)
+    max_valid = _per_user(split, split.valid, np.maximum, -np.inf)
+    min_test = _per_user(split, split.test, np.minimum, np.inf)
+    for early, late, a, b in (
+        (max_train, min_valid, "training", "validation"),
+        (max_train, min_test, "training", "test"),
+        (max_valid, min_test, "validation", "test"),
+    ):
+        bad = np.flatnonzero(early > late)
+        if len(bad):
+            u = int(bad[0])
+            raise DataError(
+                f"time leak: {len(bad)} users have a {a} interaction later than a {b} one "
+                f"(e.g. user {str(ds.user_ids[u])!r}: {a} at {early[u]:g}, {b} at {late[u]:g})"
+            )
+
+
+def _check_global_time_order(split: Split) -> None:
+    t = split.dataset.timestamps
+
+    def bound(idx: np.ndarray, reduce: np.ufunc, fill: float) -> float:
+        return float(reduce.reduce(t[idx])) if len(idx) else fill
+
+    pairs = (
+        (bound(split.train, np.maximum, -np.inf), bound(split.valid, np.minimum, np.inf), "valid"),
+        (bound(split.train, np.maximum, -np.inf), bound(split.test, np.minimum, np.inf), "test"),
+        (bound(split.valid, np.maximum, -np.inf), bound(split.test, np.minimum, np.inf), "test"),
+    )
+    for early, late, name in pairs:
+        if early > late:
+            raise DataError(
+                f"time leak: an interaction at {early:g} precedes the {name} part "
+                f"that starts at {late:g} (a global time split must be ordered)"
+            )
+
+
+def _repeated_pairs(split: Split) -> int:
+    ds = split.dataset
+    key = ds.users * np.int64(max(1, ds.num_items)) + ds.items
+    held_out = np.concatenate([split.valid, split.test])
+    return int(np.isin(key[held_out], key[split.train]).sum())
+
+
+# --------------------------------------------------------------------------- helpers
+
 
 def ratio_counts(n: np.ndarray, ratios: Sequence[float]) -> tuple[np.ndarray, ...]:
     """Per-user sizes of train/valid/test for ``n`` interactions each.
@@ -75,6 +288,75 @@ def ratio_counts(n: np.ndarray, ratios: Sequence[float]) -> tuple[np.ndarray, ..
     return train, valid, test
 
 
+def _ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
+    values = tuple(float(r) for r in ratios)
+    if len(values) != 3 or min(values) < 0 or abs(sum(values) - 1.0) > 1e-6:
+        raise ConfigError(
+            f"split ratios must be three non-negative numbers summing to 1, got {values}"
+        )
+    return values  # type: ignore[return-value]
+
+
+def _user_positions(dataset: InteractionDataset, order: np.ndarray | None = None) -> np.ndarray:
+    """Position of each interaction among its user's, in dataset order or ``order``.
+
+    ``order`` is a permutation of the interactions that keeps users
+    contiguous and in increasing id order (e.g. a per-user shuffle).
+    """
+    users = dataset.users
+    if len(users) and np.any(np.diff(users) < 0):
+        raise ValueError("dataset interactions must be sorted by user")
+    n = np.bincount(users, minlength=dataset.num_users)
+    start = np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64)
+    if order is None:
+        return np.arange(len(users)) - start[users]
+    pos = np.empty(len(users), dtype=np.int64)
+    pos[order] = np.arange(len(users)) - start[users[order]]
+    return pos
+
+
+def _parts_from_positions(
+    dataset: InteractionDataset, pos: np.ndarray, n_train: np.ndarray, n_valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    train_end = n_train[dataset.users]
+    valid_end = train_end + n_valid[dataset.users]
+    return (
+        np.flatnonzero(pos < train_end),
+        np.flatnonzero((pos >= train_end) & (pos < valid_end)),
+        np.flatnonzero(pos >= valid_end),
+    )
+
+
+def _apply_cold(
+    dataset: InteractionDataset,
+    train: np.ndarray,
+    valid: np.ndarray,
+    test: np.ndarray,
+    cold: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Handle held-out users without training interactions (``cold`` option).
+
+    Returns ``valid, test, dropped, cold_users``: ``drop`` moves their
+    validation/test interactions to ``dropped``; ``keep`` keeps them and
+    marks the split as allowing cold users; ``error`` leaves them for
+    :func:`check_split` to report.
+    """
+    if cold not in _COLD_CHOICES:
+        raise ConfigError(f"split.cold must be one of {', '.join(_COLD_CHOICES)}, got {cold!r}")
+    if cold != "drop":
+        return valid, test, _NO_INDEX, cold == "keep"
+    has_train = np.bincount(dataset.users[train], minlength=dataset.num_users) > 0
+    keep_valid = has_train[dataset.users[valid]]
+    keep_test = has_train[dataset.users[test]]
+    dropped = np.sort(np.concatenate([valid[~keep_valid], test[~keep_test]]))
+    if len(dropped):
+        log.info("cold users: %d validation/test interactions dropped", len(dropped))
+    return valid[keep_valid], test[keep_test], dropped, False
+
+
+# --------------------------------------------------------------------------- methods
+
+
 def temporal_split(dataset: InteractionDataset, ratios: Sequence[float] = (0.8, 0.1, 0.1)) -> Split:
     """Per-user temporal split: each user's earliest interactions train, latest test.
 
@@ -83,25 +365,438 @@ def temporal_split(dataset: InteractionDataset, ratios: Sequence[float] = (0.8, 
     validation, the last to test, with sizes from :func:`ratio_counts`.
     Deterministic: the same dataset always gives the same split.
     """
-    ratios = tuple(float(r) for r in ratios)
-    if len(ratios) != 3 or min(ratios) < 0 or abs(sum(ratios) - 1.0) > 1e-6:
-        raise ConfigError(
-            f"split ratios must be three non-negative numbers summing to 1, got {ratios}"
-        )
-    users = dataset.users
-    # Interactions are stored sorted by (user, timestamp, file order).
-    if len(users) and np.any(np.diff(users) < 0):
-        raise ValueError("dataset interactions must be sorted by user")
-    n = np.bincount(users, minlength=dataset.num_users)
-    start = np.concatenate([[0], np.cumsum(n)[:-1]])
+    ratios = _ratios(ratios)
+    pos = _user_positions(dataset)
+    n = np.bincount(dataset.users, minlength=dataset.num_users)
     n_train, n_valid, _ = ratio_counts(n, ratios)
-    pos = np.arange(len(users)) - start[users]
-    train_end = n_train[users]
-    valid_end = train_end + n_valid[users]
-    return Split(
+    train, valid, test = _parts_from_positions(dataset, pos, n_train, n_valid)
+    split = Split(
         dataset=dataset,
-        train=np.flatnonzero(pos < train_end),
-        valid=np.flatnonzero((pos >= train_end) & (pos < valid_end)),
-        test=np.flatnonzero(pos >= valid_end),
+        train=train,
+        valid=valid,
+        test=test,
         method=f"temporal_per_user{list(ratios)}",
+        time_order="user",
+    )
+    split.check("give train a larger share (split.ratios) or drop users with few interactions")
+    return split
+
+
+def random_split(
+    dataset: InteractionDataset,
+    ratios: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    group_by: str | None = "user",
+    cold: str = "error",
+) -> Split:
+    """Random ratio split, seeded.
+
+    With ``group_by="user"`` (RecBole's default) each user's interactions
+    are shuffled and cut with :func:`ratio_counts`, so every user keeps
+    training interactions. With ``group_by=None`` the whole log is
+    shuffled and cut at ``floor(N * valid)`` / ``floor(N * test)``
+    interactions; users left with only held-out interactions are handled
+    by ``cold`` (``error``, ``drop`` or ``keep``).
+
+    The same dataset and seed always give the same split
+    (``numpy.random.default_rng(seed)``).
+    """
+    ratios = _ratios(ratios)
+    rng = np.random.default_rng(seed)
+    n_all = dataset.num_interactions
+    keys = rng.random(n_all)
+    if group_by == "user":
+        order = np.lexsort((keys, dataset.users))
+        pos = _user_positions(dataset, order)
+        n = np.bincount(dataset.users, minlength=dataset.num_users)
+        n_train, n_valid, _ = ratio_counts(n, ratios)
+        train, valid, test = _parts_from_positions(dataset, pos, n_train, n_valid)
+        dropped, cold_users = _NO_INDEX, False
+    elif group_by in (None, "none"):
+        order = np.argsort(keys, kind="stable")
+        n_valid = int(np.floor(n_all * ratios[1] + 1e-9))
+        n_test = int(np.floor(n_all * ratios[2] + 1e-9))
+        n_train = n_all - n_valid - n_test
+        train = np.sort(order[:n_train])
+        valid = np.sort(order[n_train : n_train + n_valid])
+        test = np.sort(order[n_train + n_valid :])
+        valid, test, dropped, cold_users = _apply_cold(dataset, train, valid, test, cold)
+    else:
+        raise ConfigError(f"split.group_by must be 'user' or null, got {group_by!r}")
+    split = Split(
+        dataset=dataset,
+        train=train,
+        valid=valid,
+        test=test,
+        method=f"random_{'per_user' if group_by == 'user' else 'global'}{list(ratios)}",
+        seed=int(seed),
+        cold_users=cold_users,
+        dropped=dropped,
+    )
+    split.check("set split.cold=drop (or keep), or split.group_by=user")
+    return split
+
+
+def leave_one_out_split(dataset: InteractionDataset) -> Split:
+    """Leave-one-out: each user's last interaction is test, the second last valid.
+
+    Order is the dataset's (timestamp, then position in the source file).
+    As in RecBole, a user with two interactions gives one to train and one
+    to test, a user with one interaction keeps it in train.
+    """
+    pos = _user_positions(dataset)
+    n = np.bincount(dataset.users, minlength=dataset.num_users)
+    from_end = n[dataset.users] - 1 - pos
+    n_here = n[dataset.users]
+    is_test = (from_end == 0) & (n_here >= 2)
+    is_valid = (from_end == 1) & (n_here >= 3)
+    split = Split(
+        dataset=dataset,
+        train=np.flatnonzero(~is_test & ~is_valid),
+        valid=np.flatnonzero(is_valid),
+        test=np.flatnonzero(is_test),
+        method="leave_one_out",
+        time_order="user",
+    )
+    split.check()
+    return split
+
+
+def global_temporal_split(
+    dataset: InteractionDataset,
+    ratios: Sequence[float] | None = (0.8, 0.1, 0.1),
+    valid_start: float | None = None,
+    test_start: float | None = None,
+    cold: str = "drop",
+) -> Split:
+    """Global temporal cut: everything before a time trains, later interactions test.
+
+    Either by time (``valid_start`` and ``test_start``, in the dataset's
+    timestamp unit: train ``t < valid_start``, valid ``valid_start <= t <
+    test_start``, test ``t >= test_start``) or by ratio (all interactions
+    ordered by timestamp, ties by dataset order, cut at ``floor(N * r)``).
+    Users whose first interaction falls after the cut have nothing to train
+    on; ``cold`` decides: ``drop`` (default) leaves their held-out
+    interactions out of every part, ``keep`` evaluates them as cold users,
+    ``error`` refuses the split.
+    """
+    t = dataset.timestamps
+    if valid_start is not None or test_start is not None:
+        if valid_start is None or test_start is None or valid_start > test_start:
+            raise ConfigError(
+                "a global time cut needs split.valid_start <= split.test_start "
+                f"(got {valid_start} and {test_start})"
+            )
+        part = np.searchsorted([valid_start, test_start], t, side="right")
+        how = f"@{valid_start:g},{test_start:g}"
+    else:
+        if ratios is None:
+            raise ConfigError("give split.ratios or split.valid_start and split.test_start")
+        ratios = _ratios(ratios)
+        n_all = len(t)
+        n_valid = int(np.floor(n_all * ratios[1] + 1e-9))
+        n_test = int(np.floor(n_all * ratios[2] + 1e-9))
+        rank = np.empty(n_all, dtype=np.int64)
+        rank[np.argsort(t, kind="stable")] = np.arange(n_all)
+        n_train = n_all - n_valid - n_test
+        part = (rank >= n_train).astype(np.int64) + (rank >= n_train + n_valid)
+        how = str(list(ratios))
+    train = np.flatnonzero(part == 0)
+    valid, test, dropped, cold_users = _apply_cold(
+        dataset, train, np.flatnonzero(part == 1), np.flatnonzero(part == 2), cold
+    )
+    split = Split(
+        dataset=dataset,
+        train=train,
+        valid=valid,
+        test=test,
+        method=f"temporal_global{how}",
+        time_order="global",
+        cold_users=cold_users,
+        dropped=dropped,
+    )
+    split.check("set split.cold=drop to leave them out, or split.cold=keep to evaluate them cold")
+    return split
+
+
+def cross_domain_split(
+    dataset: InteractionDataset,
+    target: str,
+    cold_share: float = 0.2,
+    valid_share: float = 0.5,
+    seed: int = 0,
+    column: str = "domain",
+) -> Split:
+    """Cross-domain cold-start split: users cold in a target domain, warm in the others.
+
+    Among the users with interactions both in ``target`` and in another
+    domain (``dataset.extras[column]``, one value per interaction), a seeded
+    share ``cold_share`` is drawn; their target-domain interactions are held
+    out (a share ``valid_share`` of these users to validation, the rest to
+    test) and their other-domain interactions train. Every other
+    interaction trains. Test users therefore have no training interaction in
+    the target domain, only in the others.
+    """
+    if column not in dataset.extras:
+        have = ", ".join(sorted(dataset.extras)) or "none"
+        raise ConfigError(
+            f"the cross-domain split needs a per-interaction '{column}' column in the dataset "
+            f"(dataset extras: {have}); map the domain column in the dataset config"
+        )
+    if not 0 < cold_share <= 1 or not 0 <= valid_share < 1:
+        raise ConfigError(
+            f"split.cold_share must be in (0, 1] and split.valid_share in [0, 1), "
+            f"got {cold_share} and {valid_share}"
+        )
+    domain = np.asarray(dataset.extras[column]).astype(str)
+    in_target = domain == str(target)
+    if not in_target.any():
+        found = ", ".join(repr(str(d)) for d in np.unique(domain)[:20])
+        raise ConfigError(f"split.target {target!r} is not a domain of the dataset; found {found}")
+    users = dataset.users
+    in_t = np.bincount(users[in_target], minlength=dataset.num_users) > 0
+    in_other = np.bincount(users[~in_target], minlength=dataset.num_users) > 0
+    candidates = np.flatnonzero(in_t & in_other)
+    if not len(candidates):
+        raise DataError(
+            f"no user has interactions both in domain {target!r} and in another domain; "
+            "a cross-domain split needs overlapping users"
+        )
+    rng = np.random.default_rng(seed)
+    chosen = rng.permutation(candidates)[: max(1, round(cold_share * len(candidates)))]
+    n_valid_users = round(valid_share * len(chosen))
+    role = np.zeros(dataset.num_users, dtype=np.int8)
+    role[chosen[:n_valid_users]] = 1
+    role[chosen[n_valid_users:]] = 2
+    part = np.where(in_target, role[users], 0)
+    split = Split(
+        dataset=dataset,
+        train=np.flatnonzero(part == 0),
+        valid=np.flatnonzero(part == 1),
+        test=np.flatnonzero(part == 2),
+        method=f"cross_domain[{target}]",
+        seed=int(seed),
+        cold_users=True,
+    )
+    split.check()
+    return split
+
+
+def predefined_split(
+    dataset: InteractionDataset,
+    folder: str | Path | None = None,
+    column: str = "split",
+    cold: str = "error",
+) -> Split:
+    """A split given by the data: files in ``folder``, or a per-interaction column.
+
+    With ``folder``: ``train.tsv``, ``test.tsv`` and optionally ``valid.tsv``
+    (tab separated, header ``user_id	item_id`` and optionally
+    ``timestamp``), e.g. written by :meth:`Split.save` or by
+    ``gnnrec-train eval.save_topk=true`` (``split/``). Rows are matched to
+    the dataset's interactions by raw ids (and timestamp when given; a
+    repeated pair is matched in order). A ``split.json`` next to the files
+    restores the method, seed, time order and cold-user flag.
+
+    Without ``folder``: ``dataset.extras[column]`` names each interaction's
+    part (``train``/``valid``/``test``, or 0/1/2), as recorded by readers of
+    datasets that ship their own split.
+
+    ``cold`` handles test users without training interactions (``error``,
+    ``drop``, ``keep``).
+
+    Raises:
+        DataError: a row that matches no interaction, an interaction in no file.
+        ConfigError: neither files nor a split column.
+    """
+    meta: dict = {}
+    if folder is not None:
+        folder = Path(folder).expanduser()
+        if (folder / "split.json").is_file():
+            meta = _read_meta(folder / "split.json")
+        names = [*PARTS, "dropped"]
+        parts = _match_files(dataset, folder, names)
+        train, valid, test, dropped = (parts[n] for n in names)
+        how = str(folder)
+    else:
+        if column not in dataset.extras:
+            have = ", ".join(sorted(dataset.extras)) or "none"
+            raise ConfigError(
+                f"a predefined split needs split.folder (train.tsv, valid.tsv, test.tsv) or a "
+                f"per-interaction '{column}' column in the dataset (dataset extras: {have})"
+            )
+        labels = np.asarray(dataset.extras[column]).astype(str)
+        codes = {"train": 0, "valid": 1, "test": 2, "0": 0, "1": 1, "2": 2}
+        known = np.isin(labels, list(codes))
+        if not known.all():
+            bad = str(labels[~known][0])
+            raise DataError(
+                f"the '{column}' column holds {bad!r}; expected train, valid or test (or 0, 1, 2)"
+            )
+        part = np.select(
+            [np.isin(labels, ["train", "0"]), np.isin(labels, ["valid", "1"])], [0, 1], 2
+        )
+        train, valid, test = (np.flatnonzero(part == p) for p in range(3))
+        dropped = _NO_INDEX
+        how = column
+    cold_users = bool(meta.get("cold_users", False))
+    if not meta:
+        valid, test, more, cold_users = _apply_cold(dataset, train, valid, test, cold)
+        dropped = np.union1d(dropped, more)
+    seed = meta.get("seed")
+    split = Split(
+        dataset=dataset,
+        train=train,
+        valid=valid,
+        test=test,
+        method=meta.get("method", f"predefined[{how}]"),
+        seed=None if seed is None else int(seed),
+        time_order=meta.get("time_order"),
+        cold_users=cold_users,
+        dropped=dropped,
+    )
+    split.check("set split.cold=drop or split.cold=keep")
+    return split
+
+
+def load_split(folder: str | Path, dataset: InteractionDataset) -> Split:
+    """Read a split written by :meth:`Split.save` against ``dataset``.
+
+    Raises:
+        DataError: no ``split.json``, files that do not match the dataset, or
+            a split that fails :func:`check_split`.
+    """
+    folder = Path(folder).expanduser()
+    if not (folder / "split.json").is_file():
+        raise DataError("no split.json here (expected a folder written by Split.save)", folder)
+    meta = _read_meta(folder / "split.json")
+    if meta.get("dataset") not in (None, dataset.name):
+        log.warning("split of dataset %r read against dataset %r", meta["dataset"], dataset.name)
+    return predefined_split(dataset, folder=folder)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _write_part(path: Path, dataset: InteractionDataset, idx: np.ndarray) -> None:
+    table = pa.table(
+        {
+            "user_id": pa.array(dataset.user_ids[dataset.users[idx]]),
+            "item_id": pa.array(dataset.item_ids[dataset.items[idx]]),
+            "timestamp": pa.array(dataset.timestamps[idx], pa.float64()),
+        }
+    )
+    options = pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(b"user_id\titem_id\ttimestamp\n")
+        pacsv.write_csv(table, fh, options)
+
+
+def _read_meta(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DataError(f"not a readable split description ({err})", path) from None
+    if not isinstance(meta, dict) or meta.get("format") != "gnnrec-split":
+        raise DataError("not a gnnrec split description (format != gnnrec-split)", path)
+    return meta
+
+
+def _occurrence(keys: np.ndarray) -> np.ndarray:
+    """How many earlier entries share each entry's key (0 for the first)."""
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    group_start = np.repeat(starts, np.diff(np.r_[starts, len(keys)]))
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[order] = np.arange(len(keys)) - group_start
+    return rank
+
+
+def _match_files(
+    dataset: InteractionDataset, folder: Path, names: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Interaction indices of each part file; parts without a file are empty.
+
+    Each row is matched by (user, item[, timestamp]); the k-th row with a
+    given key, counted over the files in ``names`` order, takes the k-th
+    interaction with that key in dataset order.
+    """
+    tables = {}
+    for name in names:
+        path = folder / f"{name}.tsv"
+        if path.is_file():
+            tables[name] = read_delimited(path, sep="\t")
+        elif name in ("train", "test"):
+            raise DataError(f"split file {name}.tsv not found", path)
+    with_time = all("timestamp" in t.columns for t in tables.values())
+    ds = dataset
+    n = ds.num_interactions
+    width = np.int64(max(1, ds.num_items))
+    pair_vocab = np.unique(ds.users * width + ds.items)
+    times = np.unique(ds.timestamps) if with_time else np.zeros(1)
+
+    def key_of(users: np.ndarray, items: np.ndarray, t: np.ndarray | None) -> np.ndarray:
+        """Dense (pair, time) key, or -1 where the dataset has no such value."""
+        pair = users * width + items
+        pair_code = _lookup(pair_vocab, pair)
+        time_code = _lookup(times, t) if t is not None else np.zeros(len(pair), np.int64)
+        ok = (users >= 0) & (items >= 0) & (pair_code >= 0) & (time_code >= 0)
+        return np.where(ok, pair_code * np.int64(len(times)) + time_code, -1)
+
+    key_vocab, ds_code = np.unique(
+        key_of(ds.users, ds.items, ds.timestamps if with_time else None), return_inverse=True
+    )
+    ds_full = ds_code.astype(np.int64) * (n + 1) + _occurrence(ds_code)
+    ds_order = np.argsort(ds_full)
+    ds_sorted = ds_full[ds_order]
+
+    codes, row_part = [], []
+    for p, table in enumerate(tables.values()):
+        t = to_float(table, "timestamp", "a numeric timestamp") if with_time else None
+        key = key_of(
+            lookup_codes(table, "user_id", ds.user_ids),
+            lookup_codes(table, "item_id", ds.item_ids),
+            t,
+        )
+        code = np.where(key >= 0, _lookup(key_vocab, key), -1)
+        if np.any(code < 0):
+            _raise_unmatched(table, np.flatnonzero(code < 0), ds.name, "match no interaction")
+        codes.append(code)
+        row_part.append(np.full(len(code), p))
+    code = np.concatenate(codes)
+    part_of_row = np.concatenate(row_part)
+    full = code * (n + 1) + _occurrence(code)
+    pos = np.minimum(np.searchsorted(ds_sorted, full), len(ds_sorted) - 1)
+    found = ds_sorted[pos] == full
+    if not found.all():
+        row = int(np.flatnonzero(~found)[0])
+        p = int(part_of_row[row])
+        table = list(tables.values())[p]
+        offset = sum(len(c) for c in codes[:p])
+        bad = np.flatnonzero(~found[offset : offset + len(codes[p])])
+        _raise_unmatched(table, bad, ds.name, "repeat an interaction more often than the dataset")
+    index = ds_order[pos]
+    out = {name: _NO_INDEX for name in names}
+    for p, name in enumerate(tables):
+        out[name] = np.sort(index[part_of_row == p])
+    return out
+
+
+def _lookup(vocabulary: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Position of each value in a sorted ``vocabulary``, -1 when absent."""
+    if not len(vocabulary):
+        return np.full(len(values), -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(vocabulary, values), len(vocabulary) - 1)
+    return np.where(vocabulary[pos] == values, pos, -1).astype(np.int64)
+
+
+def _raise_unmatched(table: Table, rows: np.ndarray, name: str, what: str) -> None:
+    row = int(rows[0])
+    raise table.error(
+        f"{len(rows)} rows {what} of dataset {name!r} (this one: user "
+        f"{table.column('user_id')[row].as_py()!r}, item "
+        f"{table.column('item_id')[row].as_py()!r}); was the split made on another "
+        "dataset or with other preprocessing options?",
+        row,
     )
