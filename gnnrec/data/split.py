@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from gnnrec.data.dataset import InteractionDataset
 from gnnrec.data.files import atomic_path, write_bytes_atomic
 from gnnrec.data.readers import Table, lookup_codes, read_delimited, to_float
-from gnnrec.errors import ConfigError, DataError
+from gnnrec.errors import ConfigError, DataError, SplitError
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class Split:
         return {name: len(self.part(name)) for name in PARTS}
 
     def check(self, hint: str = "") -> None:
-        """Raise :class:`DataError` if the split leaks; see :func:`check_split`."""
+        """Raise :class:`SplitError` if the split leaks; see :func:`check_split`."""
         check_split(self, hint)
 
     def save(self, folder: str | Path) -> Path:
@@ -148,21 +148,21 @@ def check_split(split: Split, hint: str = "") -> None:
             interactions (added to that message).
 
     Raises:
-        DataError: the first violated property, with counts and raw ids.
+        SplitError: the first violated property, with counts and raw ids.
     """
     ds = split.dataset
     n = ds.num_interactions
     parts = {name: np.asarray(getattr(split, name)) for name in (*PARTS, "dropped")}
     for name, idx in parts.items():
         if len(idx) and (idx.min() < 0 or idx.max() >= n):
-            raise DataError(f"split part {name} has indices outside 0..{n - 1}")
+            raise SplitError(f"split part {name} has indices outside 0..{n - 1}")
         if np.any(np.diff(idx) <= 0):
-            raise DataError(f"split part {name} is not sorted or repeats an interaction")
+            raise SplitError(f"split part {name} is not sorted or repeats an interaction")
     seen = np.bincount(np.concatenate(list(parts.values())), minlength=n)
     if np.any(seen > 1):
         first = int(np.flatnonzero(seen > 1)[0])
         owners = [name for name, idx in parts.items() if _contains(idx, first)]
-        raise DataError(
+        raise SplitError(
             f"split parts overlap: {int((seen > 1).sum())} interactions are in more than one "
             f"part (e.g. interaction {first} of user {str(ds.user_ids[ds.users[first]])!r} is in "
             f"{' and '.join(owners)})"
@@ -170,7 +170,7 @@ def check_split(split: Split, hint: str = "") -> None:
     if np.any(seen == 0):
         first = int(np.flatnonzero(seen == 0)[0])
         user, item = str(ds.user_ids[ds.users[first]]), str(ds.item_ids[ds.items[first]])
-        raise DataError(
+        raise SplitError(
             f"the split leaves {int((seen == 0).sum())} of {n} interactions in no part "
             f"(e.g. user {user!r}, item {item!r})"
         )
@@ -183,11 +183,11 @@ def check_split(split: Split, hint: str = "") -> None:
     if not split.cold_users:
         cold = cold_user_ids(split)
         if len(cold):
-            raise DataError(
+            raise SplitError(
                 f"the split ({split.method}) leaves {len(cold)} users with validation or test "
                 f"interactions but no training interaction (e.g. raw user ids "
                 f"{_examples(ds.user_ids[cold])}); "
-                + (hint or "filter out users with few interactions or choose another split")
+                + (hint or "raise dataset.kcore or choose another split")
             )
     repeated = _repeated_pairs(split)
     if repeated:
@@ -233,7 +233,7 @@ def _check_user_time_order(split: Split) -> None:
         bad = np.flatnonzero(early > late)
         if len(bad):
             u = int(bad[0])
-            raise DataError(
+            raise SplitError(
                 f"time leak: {len(bad)} users have a {a} interaction later than a {b} one "
                 f"(e.g. user {str(ds.user_ids[u])!r}: {a} at {early[u]:g}, {b} at {late[u]:g})"
             )
@@ -252,7 +252,7 @@ def _check_global_time_order(split: Split) -> None:
     )
     for early, late, name in pairs:
         if early > late:
-            raise DataError(
+            raise SplitError(
                 f"time leak: an interaction at {early:g} precedes the {name} part "
                 f"that starts at {late:g} (a global time split must be ordered)"
             )
@@ -558,7 +558,7 @@ def cross_domain_split(
     in_other = np.bincount(users[~in_target], minlength=dataset.num_users) > 0
     candidates = np.flatnonzero(in_t & in_other)
     if not len(candidates):
-        raise DataError(
+        raise SplitError(
             f"no user has interactions both in domain {target!r} and in another domain; "
             "a cross-domain split needs overlapping users"
         )
