@@ -1,0 +1,234 @@
+"""``gnnrec-train`` through its console script, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def gnnrec_train(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "WANDB_MODE": "offline"}
+    env.pop("WANDB_API_KEY", None)
+    proc = subprocess.run(
+        [str(BIN / "gnnrec-train"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"gnnrec-train failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def run_dirs(root: Path) -> list[Path]:
+    return sorted(p.parent for p in root.rglob(".hydra") if p.is_dir())
+
+
+def read_tsv(path: Path) -> list[list[str]]:
+    lines = path.read_text().splitlines()
+    return [line.split("\t") for line in lines[1:]]
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory) -> Path:
+    """One short run of the default experiment with every artefact switched on."""
+    cwd = tmp_path_factory.mktemp("run")
+    proc = gnnrec_train(
+        "train.epochs=2",
+        "eval.save_topk=true",
+        "hydra.run.dir=out",
+        "train.progress=false",
+        cwd=cwd,
+    )
+    assert "recall@20" in proc.stdout and "cc_recall@20" in proc.stdout
+    return cwd / "out"
+
+
+def test_run_writes_every_artefact(default_run):
+    out = default_run
+    for name in ("config.yaml", "metrics.jsonl", "results.json", "topk.tsv"):
+        assert (out / name).is_file(), name
+    for part in ("train", "valid", "test"):
+        assert (out / "split" / f"{part}.tsv").is_file()
+    epochs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in epochs] == [1, 2]
+    assert all("train/loss" in row and "valid/recall@20" in row for row in epochs)
+    results = json.loads((out / "results.json").read_text())
+    for key in (
+        "test/recall@20",
+        "test/ndcg@20",
+        "test/cc_recall@20",
+        "test/cat_coverage@20",
+        "test/ild@20",
+        "valid/recall@10",
+        "best_epoch",
+        "wall_time_s",
+        "device",
+    ):
+        assert key in results, key
+    assert results["model"] == "lightgcn" and results["data/interactions"] == 55375
+    config = (out / "config.yaml").read_text()
+    assert "${" not in config  # resolved
+    assert "epochs: 2" in config
+    # offline W&B run, written inside the run directory
+    assert list((out / "wandb").glob("offline-run-*/run-*.wandb"))
+
+
+def test_results_recompute_from_topk_and_split_files(default_run):
+    """test/recall@20 and test/ndcg@20 from topk.tsv + split/test.tsv alone."""
+    out = default_run
+    truth: dict[str, set[str]] = defaultdict(set)
+    for user, item in read_tsv(out / "split" / "test.tsv"):
+        truth[user].add(item)
+    lists: dict[str, list[str]] = defaultdict(list)
+    for user, rank, item in read_tsv(out / "topk.tsv"):
+        assert int(rank) == len(lists[user]) + 1
+        lists[user].append(item)
+    train_pairs = {tuple(r) for r in read_tsv(out / "split" / "train.tsv")}
+    recalls, ndcgs = [], []
+    for user, items in truth.items():
+        top = lists[user][:20]
+        assert not any((user, i) in train_pairs for i in top)  # seen items are masked
+        gains = [1.0 / np.log2(r + 2) for r, i in enumerate(top) if i in items]
+        ideal = sum(1.0 / np.log2(r + 2) for r in range(min(20, len(items))))
+        recalls.append(len([i for i in top if i in items]) / len(items))
+        ndcgs.append(sum(gains) / ideal)
+    results = json.loads((out / "results.json").read_text())
+    assert results["test/users"] == len(truth)
+    assert results["test/recall@20"] == pytest.approx(np.mean(recalls), abs=1e-6)
+    assert results["test/ndcg@20"] == pytest.approx(np.mean(ndcgs), abs=1e-6)
+
+
+def test_same_seed_same_metrics(default_run, tmp_path):
+    gnnrec_train("train.epochs=2", "hydra.run.dir=again", "logger=none", cwd=tmp_path)
+    first = json.loads((default_run / "results.json").read_text())
+    second = json.loads((tmp_path / "again" / "results.json").read_text())
+    metric_keys = [k for k in first if k.startswith(("valid/", "test/"))]
+    assert {k: first[k] for k in metric_keys} == {k: second[k] for k in metric_keys}
+    assert (default_run / "split" / "test.tsv").read_text() == (
+        (default_run / "split" / "test.tsv").read_text()
+    )
+
+
+def test_multirun_sweeps_models_one_directory_each(tmp_path):
+    proc = gnnrec_train(
+        "-m",
+        "model=mf,mostpop,gat",
+        "model.num_layers=1",
+        "train.epochs=1",
+        "logger=none",
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+        check=False,
+    )
+    # model.num_layers does not exist for mf: Hydra must say so instead of ignoring it
+    assert proc.returncode != 0
+    proc = gnnrec_train(
+        "-m",
+        "model=mf,mostpop",
+        "train.epochs=1",
+        "logger=none",
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+    )
+    dirs = run_dirs(tmp_path / "sweep")
+    assert [d.name for d in dirs] == ["0-mf", "1-mostpop"]
+    models = [json.loads((d / "results.json").read_text())["model"] for d in dirs]
+    assert models == ["mf", "mostpop"]
+
+
+def test_gat_with_overrides(tmp_path):
+    gnnrec_train(
+        "model=gat",
+        "model.num_layers=2",
+        "train.lr=0.005",
+        "train.epochs=1",
+        "logger=none",
+        "hydra.run.dir=gat",
+        cwd=tmp_path,
+    )
+    results = json.loads((tmp_path / "gat" / "results.json").read_text())
+    assert results["model"] == "gat"
+    assert "num_layers: 2" in (tmp_path / "gat" / "config.yaml").read_text()
+
+
+def test_help_and_cfg_behave_like_hydra(tmp_path):
+    proc = gnnrec_train("--help", cwd=tmp_path)
+    assert "model: gat, lightgcn, mf, mostpop" in proc.stdout
+    proc = gnnrec_train("--cfg", "job", "model=mf", cwd=tmp_path)
+    assert "_target_: gnnrec.models.MF.from_graph" in proc.stdout
+    assert not list(tmp_path.iterdir())  # neither writes a run directory
+
+
+def test_unknown_model_lists_the_available_ones(tmp_path):
+    proc = gnnrec_train("model=nosuch", cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "Could not find 'model/nosuch'" in proc.stderr
+    for name in ("gat", "lightgcn", "mf", "mostpop"):
+        assert f"\t{name}\n" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def _bad_dataset_run(tmp_path: Path, inter: str | None) -> subprocess.CompletedProcess:
+    data = tmp_path / "data"
+    data.mkdir()
+    if inter is not None:
+        (data / "ml-100k.inter").write_text(inter)
+    (data / "ml-100k.item").write_text("item_id:token\tclass:token_seq\n1\tDrama\n")
+    return gnnrec_train(
+        f"dataset.root={data}", "logger=none", "hydra.run.dir=out", cwd=tmp_path, check=False
+    )
+
+
+HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+
+
+@pytest.mark.parametrize(
+    ("inter", "message"),
+    [
+        (None, "ml-100k.inter: file not found; looked for 'ml-100k.inter' in"),
+        ("", "ml-100k.inter: the file is empty"),
+        (
+            "user_id:token\titem_id:token\ttimestamp:float\n1\t1\t5\n",
+            "ml-100k.inter, line 1: missing column 'rating'",
+        ),
+        (
+            HEADER + "1\t1\t5\t10\n2\t1\tfive\t11\n",
+            "ml-100k.inter, line 3, column 'rating': expected a numeric rating, found 'five'",
+        ),
+    ],
+    ids=["missing-file", "empty", "missing-column", "bad-rating"],
+)
+def test_bad_input_is_a_located_error_without_results(tmp_path, inter, message):
+    proc = _bad_dataset_run(tmp_path, inter)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    out = tmp_path / "out"
+    assert not (out / "results.json").exists()
+    assert message in (out / "error.txt").read_text()
+
+
+def test_missing_dataset_folder(tmp_path):
+    proc = gnnrec_train(
+        "dataset.root=/no/such/folder",
+        "logger=none",
+        "hydra.run.dir=out",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "/no/such/folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out" / "results.json").exists()
