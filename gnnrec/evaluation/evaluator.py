@@ -1,10 +1,20 @@
-"""Full-ranking evaluation of a scorer on a split's validation or test part."""
+"""Full-ranking evaluation of a scorer on a split's validation or test part.
+
+One pass over the users, in chunks: score all items, mask the user's seen
+items, take the top-K once at the largest K (:func:`topk_with_ties`), and
+compute every metric at every K from those lists on the scorer's device.
+Only ``[chunk, K]`` lists and ``[chunk]`` per-user values leave the device.
+The metric definitions live in :mod:`gnnrec.evaluation.metrics`; the table
+of result keys is in ``docs/metrics.md``.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+import os
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -12,9 +22,30 @@ import torch
 from torch import Tensor
 
 from gnnrec.data.split import Split
+from gnnrec.evaluation import aggregate as A
 from gnnrec.evaluation import metrics as M
-from gnnrec.evaluation.ranking import csr_rows, topk_with_ties
+from gnnrec.evaluation.ranking import (
+    bytes_per_user,
+    chunk_size,
+    dense_rows,
+    mask_items,
+    membership,
+    topk_with_ties,
+)
 from gnnrec.models.base import Scorer
+
+EVAL_PARTS = ("valid", "test")
+
+ACCURACY = {
+    "recall": M.recall,
+    "ndcg": M.ndcg,
+    "precision": M.precision,
+    "hit": M.hit_rate,
+    "mrr": M.mrr,
+    "map": M.average_precision,
+    "f1": M.f1,
+}
+"""Accuracy metrics: ``name -> f(hits, num_relevant)``; also run per popularity bucket."""
 
 
 @dataclass
@@ -23,47 +54,189 @@ class EvalResult:
 
     Attributes:
         metrics: flat ``<part>/<metric>@<K>`` → value (means over users where
-            the metric is defined, plus catalogue metrics and counts).
+            the metric is defined, catalogue metrics, counts and shares;
+            slices as ``<part>/<slice>/<metric>@<K>``).
         users: ``[U]`` evaluated user ids (users with ground truth).
-        per_user: ``<metric>@<K>`` → ``[U]`` values (NaN where undefined).
+        per_user: ``<metric>@<K>`` → ``[U]`` float64 values aligned with
+            ``users`` (NaN where undefined); popularity-bucket metrics as
+            ``<bucket>/<metric>@<K>``.
         topk: ``[U, max K]`` ranked item ids (``-1`` padding), when asked for.
+        per_category: ``[num_categories]`` arrays: ``users`` (evaluated users
+            with a ground-truth item of the category), ``interaction_share``
+            (training), ``exposure_share@K`` and ``recall@K`` (mean per-user
+            recall restricted to the category's items; NaN without users).
+        category_names: names matching the ``per_category`` arrays.
+        part: ``valid`` or ``test``.
     """
 
     metrics: dict[str, float]
     users: np.ndarray
     per_user: dict[str, np.ndarray] = field(default_factory=dict)
     topk: np.ndarray | None = None
+    per_category: dict[str, np.ndarray] = field(default_factory=dict)
+    category_names: np.ndarray | None = None
+    part: str = ""
+
+    def save_per_user(self, path: str | Path, user_ids: np.ndarray | None = None) -> Path:
+        """Write the per-user vectors atomically, for paired tests between runs.
+
+        ``.npz``: one array per metric plus ``user`` (and ``user_id``, the raw
+        ids, when ``user_ids`` — the dataset's ``user_ids`` — is given);
+        ``.parquet``: one column each. Key names are the ``per_user`` keys.
+        """
+        path = Path(path)
+        columns: dict[str, np.ndarray] = {"user": self.users.astype(np.int64)}
+        if user_ids is not None:
+            columns["user_id"] = np.asarray(user_ids)[self.users].astype(str)
+        columns.update(self.per_user)
+        if path.suffix == ".npz":
+            return _write_atomic(path, lambda tmp: np.savez_compressed(tmp, **columns))
+        if path.suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.table({k: pa.array(v) for k, v in columns.items()})
+            return _write_atomic(path, lambda tmp: pq.write_table(table, tmp))
+        raise ValueError(f"per-user file must end in .npz or .parquet, got {path.name!r}")
+
+    def save_per_category(self, path: str | Path) -> Path:
+        """Write the per-category breakdown as a TSV (one row per category), atomically."""
+        names = (
+            self.category_names
+            if self.category_names is not None
+            else np.arange(len(next(iter(self.per_category.values()), [])))
+        )
+        keys = list(self.per_category)
+        lines = ["\t".join(["category", *keys])]
+        for c, name in enumerate(names):
+            cells = [_cell(self.per_category[k][c]) for k in keys]
+            lines.append("\t".join([str(name), *cells]))
+        text = "".join(f"{line}\n" for line in lines)
+        return _write_atomic(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def _torch_csr(m: sp.csr_matrix, device: torch.device) -> tuple[Tensor, Tensor]:
-    return (
-        torch.from_numpy(m.indptr.astype(np.int64)).to(device),
-        torch.from_numpy(m.indices.astype(np.int64)).to(device),
-    )
+def _cell(value: float) -> str:
+    return "" if np.isnan(value) else f"{value:.10g}"
+
+
+def _write_atomic(path: Path, write: Callable[[str], object]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+@dataclass
+class _DeviceCSR:
+    """A CSR matrix on the evaluation device, read a chunk of rows at a time."""
+
+    crow: Tensor
+    col: Tensor
+    values: Tensor | None
+    num_cols: int
+
+    @classmethod
+    def of(cls, m: sp.csr_matrix, device: torch.device, with_values: bool = False) -> _DeviceCSR:
+        m = m.tocsr()
+        m.sort_indices()
+        return cls(
+            torch.from_numpy(m.indptr.astype(np.int64)).to(device),
+            torch.from_numpy(m.indices.astype(np.int64)).to(device),
+            torch.from_numpy(m.data.astype(np.float64)).to(device) if with_values else None,
+            m.shape[1],
+        )
+
+    def dense(self, rows: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+        return dense_rows(self.crow, self.col, self.values, rows, self.num_cols, dtype)
+
+    def sorted_keys(self) -> Tensor:
+        rows = torch.repeat_interleave(
+            torch.arange(len(self.crow) - 1, device=self.crow.device), self.crow.diff()
+        )
+        return rows * self.num_cols + self.col
+
+
+@dataclass
+class _Truth:
+    """Ground truth of one part, precomputed once."""
+
+    excluded: list[_DeviceCSR]
+    users: np.ndarray
+    keys: Tensor
+    num_relevant: Tensor
+    num_novel: Tensor | None
+    num_far: Tensor | None
+    category_counts: _DeviceCSR | None
+    bucket_counts: Tensor
+    users_per_category: np.ndarray
+
+
+def _binary(m: sp.spmatrix) -> sp.csr_matrix:
+    m = sp.csr_matrix(m)
+    m.eliminate_zeros()
+    m.data[:] = 1.0
+    return m
+
+
+def _pair_not_subset(
+    users: np.ndarray, items: np.ndarray, user_sets: sp.csr_matrix, item_sets: sp.csr_matrix
+) -> np.ndarray:
+    """For each (user, item) pair: does the item's set hold an element the user's lacks?"""
+    if len(users) == 0:
+        return np.zeros(0, dtype=bool)
+    shared = np.asarray(user_sets[users].multiply(item_sets[items]).sum(1)).ravel()
+    sizes = np.asarray(item_sets.sum(1)).ravel()[items]
+    return sizes > shared
 
 
 class Evaluator:
-    """Ranks all items for every user with ground truth and computes metrics.
+    """Ranks all items for every user with ground truth and computes all metrics.
 
     For the validation part the user's training items are excluded from the
     ranking; for the test part training and validation items are. Users are
-    processed in chunks sized so that the ``[chunk, num_items]`` score block
-    stays within ``memory_budget_mb``; top-K is computed once at the largest
-    K on the scorer's device and every metric and smaller K reuse it.
+    processed in chunks sized by :func:`~gnnrec.evaluation.ranking.bytes_per_user`
+    so that every ``[chunk, num_items]``, ``[chunk, K, C]`` and ``[chunk, K, K]``
+    intermediate fits ``memory_budget_mb``; top-K is computed once at the
+    largest K on the scorer's device and every metric and smaller K reuse it.
+    Ties are broken by the smaller item id (see :mod:`gnnrec.evaluation.ranking`).
 
-    Metrics, for each K in ``ks`` (see :mod:`gnnrec.evaluation.metrics`):
-    ``recall``, ``ndcg``, ``precision``, ``hit``; ``cc_recall`` (recall over
-    the test items that carry a category new to the user; users without such
-    items are left out of its mean and ``cc_users`` is the share counted);
-    ``cat_coverage`` (count) and ``cat_coverage_frac`` (fraction of all
-    categories); ``cat_entropy``; ``ild`` (category Jaccard distance);
-    ``item_coverage`` (catalogue share).
+    Result keys (``<part>/<name>@<K>``; the full table with formulas is in
+    ``docs/metrics.md``): accuracy ``recall ndcg precision hit mrr map f1``;
+    cross-category ``cc_recall cc_ndcg`` (+ ``far_recall far_ndcg`` with a
+    hierarchy) and the shares ``cc_users`` (``far_users``); category accuracy
+    ``cat_precision cat_recall cat_f1``; diversity ``cat_coverage
+    cat_coverage_frac cat_entropy cat_gini ild`` (+ ``ild_cos`` with item
+    embeddings); calibration ``miscalibration`` (per user) and
+    ``cat_exposure_kl`` (catalogue); catalogue and popularity ``item_coverage
+    item_gini item_entropy avg_pop tail_pct novelty``; per-category means
+    ``macro_recall_by_cat``. Category metrics are left out when the dataset
+    has no categories.
+
+    On the parts in ``slice_parts`` (or with ``evaluate(..., slices=True)``)
+    the same metrics are also reported per
+    training-history group (``<part>/hist_0-5/recall@20``, …) and the
+    accuracy metrics per test-item popularity bucket
+    (``<part>/pop_q0-50/recall@20``, …: ground truth restricted to the
+    bucket's items). A slice without users reports only its ``users`` count.
 
     Args:
         split: the split to evaluate on.
         ks: cut-offs.
         device: where ranking runs (the scorer's device).
-        memory_budget_mb: bound on the score block of one chunk.
+        memory_budget_mb: bound on one chunk's intermediates.
+        user_hist_bins: upper edges of the training-history groups
+            (number of training interactions), e.g. ``(5, 20)``.
+        item_pop_quantiles: popularity quantiles separating the item buckets.
+        tail_ratio: share of least popular items forming the long tail.
+        calibration_alpha: smoothing of the calibration KL divergences.
+        slice_parts: parts reported per user group and item bucket (the
+            runner's ``conf/eval/default.yaml`` asks for ``[test]``).
     """
 
     def __init__(
@@ -72,102 +245,383 @@ class Evaluator:
         ks: Sequence[int] = (10, 20),
         device: torch.device | str = "cpu",
         memory_budget_mb: float = 256.0,
+        *,
+        user_hist_bins: Sequence[int] = (5, 20),
+        item_pop_quantiles: Sequence[float] = (0.5, 0.8),
+        tail_ratio: float = 0.2,
+        calibration_alpha: float = 0.01,
+        slice_parts: Sequence[str] = (),
     ) -> None:
         if not ks or min(ks) < 1:
             raise ValueError(f"ks must be positive cut-offs, got {list(ks)}")
+        if memory_budget_mb <= 0:
+            raise ValueError(f"memory_budget_mb must be positive, got {memory_budget_mb}")
+        unknown = set(slice_parts) - set(EVAL_PARTS)
+        if unknown:
+            raise ValueError(f"slice_parts must be among {EVAL_PARTS}, got {sorted(unknown)}")
         self.split = split
         self.ks = sorted({int(k) for k in ks})
-        self.device = torch.device(device)
+        self.device = dev = torch.device(device)
+        self.memory_budget_mb = float(memory_budget_mb)
+        self.calibration_alpha = float(calibration_alpha)
+        self.slice_parts = tuple(slice_parts)
         ds = split.dataset
-        self.num_items = ds.num_items
+        self.num_users, self.num_items = ds.num_users, ds.num_items
         self.num_categories = ds.num_categories
-        # Bytes per user in a chunk: scores (4) + ground truth (1) + masks (1) per item.
-        self.chunk_size = max(1, int(memory_budget_mb * 2**20 // (6 * max(1, ds.num_items))))
-        self._matrices = {p: split.user_item_matrix(p) for p in ("train", "valid", "test")}
-        self._csr = {p: _torch_csr(m, self.device) for p, m in self._matrices.items()}
-        self.item_categories = (
-            torch.from_numpy(ds.item_categories.toarray()).float().to(self.device)
-        )
-        train_cats = (self._matrices["train"] @ ds.item_categories) > 0
-        self.user_categories = torch.from_numpy(train_cats.toarray()).float().to(self.device)
+        self.category_names = np.asarray(ds.category_names)
 
-    def _excluded(self, part: str) -> tuple[str, ...]:
-        return ("train",) if part == "valid" else ("train", "valid")
+        matrices = {p: _binary(split.user_item_matrix(p)) for p in ("train", *EVAL_PARTS)}
+        self._csr = {p: _DeviceCSR.of(m, dev) for p, m in matrices.items()}
+        train = matrices["train"]
+        popularity = np.asarray(train.sum(0), dtype=np.float64).ravel()
+        self.popularity = torch.from_numpy(popularity).to(dev)
+        self.is_tail = M.tail_items(self.popularity, tail_ratio)
+        self.item_bucket = M.popularity_buckets(self.popularity, item_pop_quantiles)
+        self.bucket_labels = A.popularity_bins(item_pop_quantiles)
+        self.hist_edges = [int(e) for e in user_hist_bins]
+        self.hist_labels = A.history_bins(self.hist_edges)
+        history = np.bincount(ds.users[split.train], minlength=ds.num_users)
+        self.history_length = history
+        self.user_group = A.history_groups(history, self.hist_edges)
+        self._user_group_t = torch.from_numpy(self.user_group).to(dev)
+
+        # Category side: dense [I, C] item multi-hot (and top-levels), user sets as CSR.
+        self.has_categories = self.num_categories > 0
+        self.has_hierarchy = self.has_categories and ds.category_top_level is not None
+        item_cats = _binary(ds.item_categories)
+        self._item_cats_sp = item_cats
+        user_cats = _binary(train @ item_cats)
+        self.item_categories = torch.from_numpy(item_cats.toarray()).float().to(dev)
+        self._user_cats = _DeviceCSR.of(user_cats, dev)
+        sizes = np.asarray(item_cats.sum(1)).ravel()
+        spread = sp.diags(1.0 / np.maximum(sizes, 1)) @ item_cats
+        hist = sp.csr_matrix(train @ spread)
+        hist = sp.diags(1.0 / np.maximum(np.asarray(hist.sum(1)).ravel(), 1e-300)) @ hist
+        self._history_dist = _DeviceCSR.of(sp.csr_matrix(hist), dev, with_values=True)
+        self.interaction_share = M.category_share(self.popularity, self.item_categories)
+        self.num_top_levels = 0
+        if self.has_hierarchy:
+            top = np.asarray(ds.category_top_level, dtype=np.int64)
+            _, top_index = np.unique(top, return_inverse=True)
+            self.num_top_levels = int(top_index.max()) + 1
+            to_top = sp.csr_matrix(
+                (np.ones(len(top)), (np.arange(len(top)), top_index)),
+                shape=(len(top), self.num_top_levels),
+            )
+            item_top = _binary(item_cats @ to_top)
+            self._item_top_sp = item_top
+            self._user_top_sp = _binary(user_cats @ to_top)
+            self.item_top = torch.from_numpy(item_top.toarray()).float().to(dev)
+            self._user_top = _DeviceCSR.of(self._user_top_sp, dev)
+        self._user_cats_sp = user_cats
+        self._truth = {p: self._build_truth(p, matrices) for p in EVAL_PARTS}
+
+    @property
+    def chunk_size(self) -> int:
+        """Users per chunk for the configured memory budget (without embedding ILD)."""
+        return self._chunk_size(emb_dim=0)
+
+    def _chunk_size(self, emb_dim: int) -> int:
+        per_user = bytes_per_user(
+            self.num_items,
+            min(max(self.ks), self.num_items),
+            self.num_categories,
+            self.num_top_levels,
+            emb_dim,
+            len(self.hist_labels) + len(self.bucket_labels),
+        )
+        return chunk_size(self.memory_budget_mb, per_user)
+
+    def _build_truth(self, part: str, matrices: dict[str, sp.csr_matrix]) -> _Truth:
+        m = matrices[part]
+        dev = self.device
+        num_rel = np.diff(m.indptr)
+        users = np.flatnonzero(num_rel > 0)
+        rows = np.repeat(np.arange(m.shape[0]), num_rel)
+        bucket = self.item_bucket.cpu().numpy()
+        bucket_counts = np.zeros((m.shape[0], len(self.bucket_labels)), dtype=np.int64)
+        np.add.at(bucket_counts, (rows, bucket[m.indices]), 1)
+        num_novel = num_far = cat_counts = None
+        users_per_category = np.zeros(self.num_categories, dtype=np.int64)
+        if self.has_categories:
+            novel = _pair_not_subset(rows, m.indices, self._user_cats_sp, self._item_cats_sp)
+            num_novel = torch.from_numpy(np.bincount(rows, novel, m.shape[0]).astype(np.int64))
+            counts = sp.csr_matrix(m @ self._item_cats_sp)
+            cat_counts = _DeviceCSR.of(counts, dev, with_values=True)
+            users_per_category = np.asarray((counts[users] > 0).sum(0)).ravel()
+        if self.has_hierarchy:
+            far = _pair_not_subset(rows, m.indices, self._user_top_sp, self._item_top_sp)
+            num_far = torch.from_numpy(np.bincount(rows, far, m.shape[0]).astype(np.int64))
+        csr = self._csr[part]
+        excluded = ["train"] if part == "valid" else ["train", "valid"]
+        return _Truth(
+            excluded=[self._csr[p] for p in excluded],
+            users=users,
+            keys=csr.sorted_keys(),
+            num_relevant=torch.from_numpy(num_rel.astype(np.int64)).to(dev),
+            num_novel=None if num_novel is None else num_novel.to(dev),
+            num_far=None if num_far is None else num_far.to(dev),
+            category_counts=cat_counts,
+            bucket_counts=torch.from_numpy(bucket_counts).to(dev),
+            users_per_category=users_per_category,
+        )
 
     @torch.no_grad()
-    def evaluate(self, scorer: Scorer, part: str = "valid", keep_topk: bool = False) -> EvalResult:
+    def evaluate(
+        self,
+        scorer: Scorer,
+        part: str = "valid",
+        keep_topk: bool = False,
+        *,
+        item_embeddings: Tensor | None = None,
+        slices: bool | None = None,
+    ) -> EvalResult:
         """Evaluate ``scorer`` on ``part`` (``valid`` or ``test``).
 
-        With ``keep_topk`` the ranked lists are returned too (``[U, max K]``).
+        Args:
+            scorer: ``[B]`` user ids → ``[B, num_items]`` scores on the device.
+            part: ``valid`` or ``test``.
+            keep_topk: also return the ranked lists (``[U, max K]``).
+            item_embeddings: ``[num_items, d]`` for ``ild_cos``; taken from the
+                scorer when it has ``item_embeddings``
+                (:class:`~gnnrec.evaluation.scorers.EmbeddingScorer`).
+            slices: report user-group and item-bucket slices (default: whether
+                ``part`` is in ``slice_parts``).
         """
-        if part not in ("valid", "test"):
+        if part not in EVAL_PARTS:
             raise ValueError(f"part must be 'valid' or 'test', got {part!r}")
-        truth_m = self._matrices[part]
-        users = np.flatnonzero(np.diff(truth_m.indptr) > 0)
+        if slices is None:
+            slices = part in self.slice_parts
+        if item_embeddings is None:
+            item_embeddings = getattr(scorer, "item_embeddings", None)
+        if item_embeddings is not None:
+            if item_embeddings.shape[0] != self.num_items:
+                raise ValueError(
+                    f"item_embeddings has {item_embeddings.shape[0]} rows, "
+                    f"expected {self.num_items}"
+                )
+            item_embeddings = item_embeddings.to(self.device)
+        truth = self._truth[part]
+        users = truth.users
         k_max = min(max(self.ks), self.num_items)
+        emb_dim = 0 if item_embeddings is None else item_embeddings.shape[1]
+        size = self._chunk_size(emb_dim)
+        acc = _Accumulators(self, slices)
         per_user: dict[str, list[Tensor]] = {}
-        exposure = {k: torch.zeros(self.num_items, device=self.device) for k in self.ks}
-        users_t = torch.from_numpy(users).to(self.device)
         lists: list[Tensor] = []
-        for start in range(0, len(users), self.chunk_size):
-            chunk = users_t[start : start + self.chunk_size]
-            scores = scorer(chunk).float().contiguous()
-            if scores.shape != (len(chunk), self.num_items):
+        users_t = torch.from_numpy(users).to(self.device)
+        for start in range(0, len(users), size):
+            rows = users_t[start : start + size]
+            scores = scorer(rows)
+            if scores.shape != (len(rows), self.num_items):
                 raise ValueError(
                     f"scorer returned shape {tuple(scores.shape)}, "
-                    f"expected ({len(chunk)}, {self.num_items})"
+                    f"expected ({len(rows)}, {self.num_items})"
                 )
-            if torch.isnan(scores).any():
-                raise FloatingPointError("the model produced NaN scores")
-            for excluded in self._excluded(part):
-                rows, cols = csr_rows(*self._csr[excluded], chunk)
-                scores[rows, cols] = float("-inf")
+            # A private float32 copy only when needed: masking writes in place.
+            if scores.dtype != torch.float32 or not _owns_memory(scores):
+                scores = scores.to(torch.float32, copy=True)
+            for excluded in truth.excluded:
+                mask_items(scores, excluded.crow, excluded.col, rows)
             topk = topk_with_ties(scores, k_max)
+            del scores
             if keep_topk:
                 lists.append(topk.cpu())
-            truth = torch.zeros_like(scores, dtype=torch.bool)
-            rows, cols = csr_rows(*self._csr[part], chunk)
-            truth[rows, cols] = True
-            num_rel = truth.sum(1)
-            valid = topk >= 0
-            hits = truth.gather(1, topk.clamp(min=0)) & valid
-            # New-category ground truth: relevant items carrying a category unseen in train.
-            user_cats = self.user_categories[chunk]
-            novel_topk = M.novel_items(topk, user_cats, self.item_categories)
-            unseen = 1.0 - user_cats
-            novel_all = (unseen @ self.item_categories.T) > 0
-            num_novel = (truth & novel_all).sum(1)
-            for k in self.ks:
-                h, t = hits[:, :k], topk[:, :k]
-                counts = M.category_counts(t, self.item_categories)
-                values = {
-                    "recall": M.recall(h, num_rel),
-                    "ndcg": M.ndcg(h, num_rel),
-                    "precision": M.precision(h, num_rel),
-                    "hit": M.hit_rate(h, num_rel),
-                    "cc_recall": M.recall(h & novel_topk[:, :k], num_novel),
-                    "cat_coverage": M.category_coverage(counts),
-                    "cat_entropy": M.category_entropy(counts),
-                    "ild": M.intra_list_diversity(t, self.item_categories),
-                }
-                for name, v in values.items():
-                    per_user.setdefault(f"{name}@{k}", []).append(v)
-                flat = t[t >= 0]
-                exposure[k] += torch.bincount(flat, minlength=self.num_items).float()
-            per_user.setdefault("_num_novel", []).append(num_novel)
-
-        arrays = {key: torch.cat(v).cpu().numpy() for key, v in per_user.items()}
-        num_novel = arrays.pop("_num_novel")
-        out: dict[str, float] = {f"{part}/users": float(len(users))}
-        for key, values in arrays.items():
-            defined = values[~np.isnan(values)]
-            out[f"{part}/{key}"] = float(defined.mean()) if len(defined) else math.nan
-        for k in self.ks:
-            if self.num_categories:
-                out[f"{part}/cat_coverage_frac@{k}"] = out[f"{part}/cat_coverage@{k}"] / (
-                    self.num_categories
-                )
-            out[f"{part}/item_coverage@{k}"] = M.item_coverage(exposure[k])
-        out[f"{part}/cc_users"] = float((num_novel > 0).mean()) if len(users) else math.nan
+            values = self._chunk_metrics(rows, topk, truth, acc, item_embeddings, slices)
+            for key, v in values.items():
+                per_user.setdefault(key, []).append(v)
+        arrays = {k: torch.cat(v).cpu().numpy() for k, v in per_user.items()}
+        metrics, per_category = self._summarise(part, truth, arrays, acc, slices)
         ranked = torch.cat(lists).numpy() if keep_topk and lists else None
-        return EvalResult(metrics=out, users=users, per_user=arrays, topk=ranked)
+        if keep_topk and ranked is None:
+            ranked = np.zeros((0, k_max), dtype=np.int64)
+        return EvalResult(
+            metrics=metrics,
+            users=users,
+            per_user=arrays,
+            topk=ranked,
+            per_category=per_category,
+            category_names=self.category_names if self.has_categories else None,
+            part=part,
+        )
+
+    def _chunk_metrics(
+        self,
+        rows: Tensor,
+        topk: Tensor,
+        truth: _Truth,
+        acc: _Accumulators,
+        item_embeddings: Tensor | None,
+        slices: bool,
+    ) -> dict[str, Tensor]:
+        """Every per-user metric of one chunk at every K; updates ``acc``."""
+        out: dict[str, Tensor] = {}
+        valid = topk >= 0
+        hits = membership(truth.keys, rows, topk, self.num_items)
+        num_rel = truth.num_relevant[rows]
+        cats = ucats = novel = far = truth_cats = history = jaccard = None
+        if self.has_categories:
+            cats = M.list_categories(topk, self.item_categories)
+            ucats = self._user_cats.dense(rows)
+            novel = M.novel_items(cats, ucats)
+            truth_cats = truth.category_counts.dense(rows, torch.float64)
+            history = self._history_dist.dense(rows, torch.float64)
+            jaccard = M.jaccard_distances(cats)
+            num_novel = truth.num_novel[rows]
+            if self.has_hierarchy:
+                tops = M.list_categories(topk, self.item_top)
+                far = M.novel_items(tops, self._user_top.dense(rows))
+                num_far = truth.num_far[rows]
+        cosine = None
+        if item_embeddings is not None:
+            cosine = M.cosine_distances(item_embeddings[topk.clamp(min=0)])
+        bucket_of = self.item_bucket[topk.clamp(min=0)]
+        for k in self.ks:
+            h, t, v = hits[:, :k], topk[:, :k], valid[:, :k]
+            for name, fn in ACCURACY.items():
+                out[f"{name}@{k}"] = fn(h, num_rel)
+            if self.has_categories:
+                c = cats[:, :k]
+                counts = M.category_counts(c)
+                out[f"cc_recall@{k}"] = M.recall(h & novel[:, :k], num_novel)
+                out[f"cc_ndcg@{k}"] = M.ndcg(h & novel[:, :k], num_novel)
+                if far is not None:
+                    out[f"far_recall@{k}"] = M.recall(h & far[:, :k], num_far)
+                    out[f"far_ndcg@{k}"] = M.ndcg(h & far[:, :k], num_far)
+                cat_p = M.category_precision(c, ucats)
+                cat_r = M.category_recall(counts, truth_cats)
+                out[f"cat_precision@{k}"] = cat_p
+                out[f"cat_recall@{k}"] = cat_r
+                out[f"cat_f1@{k}"] = M.category_f1(cat_p, cat_r)
+                coverage = M.category_coverage(counts)
+                out[f"cat_coverage@{k}"] = coverage
+                out[f"cat_coverage_frac@{k}"] = coverage / self.num_categories
+                out[f"cat_entropy@{k}"] = M.category_entropy(counts)
+                out[f"cat_gini@{k}"] = M.category_gini(counts)
+                out[f"ild@{k}"] = M.mean_pairwise(jaccard[:, :k, :k], v)
+                out[f"miscalibration@{k}"] = M.miscalibration(c, history, self.calibration_alpha)
+                acc.add_category_recall(k, M.recall_per_category(h, c, truth_cats))
+            if cosine is not None:
+                out[f"ild_cos@{k}"] = M.mean_pairwise(cosine[:, :k, :k], v)
+            out[f"avg_pop@{k}"] = M.average_popularity(t, self.popularity)
+            out[f"tail_pct@{k}"] = M.tail_percentage(t, self.is_tail)
+            out[f"novelty@{k}"] = M.novelty(t, self.popularity, self.num_users)
+            acc.add_exposure(k, rows, t)
+            if slices:
+                for b, label in enumerate(self.bucket_labels):
+                    hb = h & (bucket_of[:, :k] == b)
+                    nb = truth.bucket_counts[rows, b]
+                    for name, fn in ACCURACY.items():
+                        out[f"{label}/{name}@{k}"] = fn(hb, nb)
+        if self.has_categories:
+            out["_novel"] = (num_novel > 0).double()
+            if self.has_hierarchy:
+                out["_far"] = (num_far > 0).double()
+        return out
+
+    def _summarise(
+        self,
+        part: str,
+        truth: _Truth,
+        arrays: dict[str, np.ndarray],
+        acc: _Accumulators,
+        slices: bool,
+    ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        shares = {name: arrays.pop(f"_{name}", None) for name in ("novel", "far")}
+        users = truth.users
+        out: dict[str, float] = {f"{part}/users": float(len(users))}
+        bucket_users: dict[str, int] = {}
+        if slices:
+            counts = truth.bucket_counts[torch.from_numpy(users).to(self.device)].cpu().numpy()
+            bucket_users = {
+                label: int((counts[:, b] > 0).sum()) for b, label in enumerate(self.bucket_labels)
+            }
+        # A slice without users reports its count only.
+        empty = tuple(f"{label}/" for label, n in bucket_users.items() if n == 0)
+        reported = {k: v for k, v in arrays.items() if not any(map(k.startswith, empty))}
+        out.update({f"{part}/{key}": v for key, v in A.means(reported).items()})
+        out.update({f"{part}/{key}": v for key, v in self._catalogue(acc.exposure).items()})
+        for name, label in (("novel", "cc_users"), ("far", "far_users")):
+            if shares[name] is not None:
+                out[f"{part}/{label}"] = A.mean_defined(shares[name])
+        per_category: dict[str, np.ndarray] = {}
+        if self.has_categories:
+            per_category["users"] = truth.users_per_category.astype(np.float64)
+            per_category["interaction_share"] = self.interaction_share.cpu().numpy()
+            for k in self.ks:
+                exposure_share = M.category_share(acc.exposure[k], self.item_categories)
+                per_category[f"exposure_share@{k}"] = exposure_share.cpu().numpy()
+                recall_by_cat = (acc.cat_recall_sum[k] / acc.cat_recall_n[k]).cpu().numpy()
+                per_category[f"recall@{k}"] = recall_by_cat
+                out[f"{part}/macro_recall_by_cat@{k}"] = A.mean_defined(recall_by_cat)
+        if slices:
+            base = {k: v for k, v in arrays.items() if "/" not in k}
+            group = self.user_group[users]
+            for g, label in enumerate(self.hist_labels):
+                mask = group == g
+                prefix = f"{part}/{label}"
+                out[f"{prefix}/users"] = float(mask.sum())
+                if not mask.any():
+                    continue
+                out.update({f"{prefix}/{k}": v for k, v in A.means(base, mask).items()})
+                exposure = {k: acc.group_exposure[k][g] for k in self.ks}
+                out.update({f"{prefix}/{k}": v for k, v in self._catalogue(exposure).items()})
+                for name, share in (("novel", "cc_users"), ("far", "far_users")):
+                    if shares[name] is not None:
+                        out[f"{prefix}/{share}"] = A.mean_defined(shares[name][mask])
+            for label, n in bucket_users.items():
+                out[f"{part}/{label}/users"] = float(n)
+        return out, per_category
+
+    def _catalogue(self, exposure: dict[int, Tensor]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for k in self.ks:
+            x = exposure[k]
+            out[f"item_coverage@{k}"] = float(M.item_coverage(x))
+            out[f"item_gini@{k}"] = float(M.gini_index(x))
+            out[f"item_entropy@{k}"] = float(M.exposure_entropy(x))
+            if self.has_categories:
+                share = M.category_share(x, self.item_categories)
+                kl = M.kl_divergence(self.interaction_share, share, self.calibration_alpha)
+                out[f"cat_exposure_kl@{k}"] = float(kl)
+        return out
+
+
+def _owns_memory(t: Tensor) -> bool:
+    """Whether ``t`` is a plain contiguous tensor safe to overwrite (not a view/expand)."""
+    return t.is_contiguous() and t._base is None and t.storage_offset() == 0
+
+
+class _Accumulators:
+    """Catalogue-level sums over chunks: item exposure (overall and per user
+    group) and per-category recall sums."""
+
+    def __init__(self, ev: Evaluator, slices: bool) -> None:
+        dev, n_items = ev.device, ev.num_items
+        self.ev = ev
+        self.slices = slices
+        zeros = torch.float64
+        self.exposure = {k: torch.zeros(n_items, dtype=zeros, device=dev) for k in ev.ks}
+        n_groups = len(ev.hist_labels)
+        self.group_exposure = {
+            k: torch.zeros(n_groups, n_items, dtype=zeros, device=dev) if slices else None
+            for k in ev.ks
+        }
+        c = ev.num_categories
+        self.cat_recall_sum = {k: torch.zeros(c, dtype=zeros, device=dev) for k in ev.ks}
+        self.cat_recall_n = {k: torch.zeros(c, dtype=zeros, device=dev) for k in ev.ks}
+
+    def add_exposure(self, k: int, rows: Tensor, topk: Tensor) -> None:
+        self.exposure[k] += M.item_exposure(topk, self.ev.num_items)
+        if self.slices:
+            n = self.ev.num_items
+            group = self.ev._user_group_t[rows].unsqueeze(1).expand_as(topk)
+            valid = topk >= 0
+            flat = group[valid] * n + topk[valid]
+            counts = torch.bincount(flat, minlength=self.group_exposure[k].numel())
+            self.group_exposure[k] += counts.view_as(self.group_exposure[k])
+
+    def add_category_recall(self, k: int, recall_uc: Tensor) -> None:
+        defined = ~torch.isnan(recall_uc)
+        self.cat_recall_sum[k] += torch.where(defined, recall_uc, 0.0).sum(0)
+        self.cat_recall_n[k] += defined.sum(0)

@@ -1,16 +1,26 @@
-"""Full ranking: masking of seen items and top-K with a documented tie rule."""
+"""Full ranking: masking of seen items, top-K with a documented tie rule, chunk sizing.
+
+The ranking rule used everywhere in gnnrec: **higher score first; among
+equal scores, the smaller item id first**. Masked items (score ``-inf``)
+never enter a list; a row with fewer than K rankable items is padded with
+``-1`` at the end. The rule fixes both which items enter the list (ties at
+the K-th score) and their order inside it, so lists do not depend on the
+device or on the top-k kernel.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
+NEG_INF = float("-inf")
 
-def csr_rows(crow: Tensor, col: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
-    """Entries of selected CSR rows as ``(local_row, column)`` pairs.
 
-    ``local_row`` indexes into ``rows`` (0..len(rows)-1), so the result can
-    address a ``[len(rows), num_cols]`` block directly.
+def csr_offsets(crow: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+    """``(local_row, offset)`` of every stored entry of the selected CSR rows.
+
+    ``local_row`` indexes into ``rows`` (0..len(rows)-1); ``offset`` indexes
+    the CSR's column and value arrays.
     """
     starts = crow[rows]
     lengths = crow[rows + 1] - starts
@@ -19,22 +29,90 @@ def csr_rows(crow: Tensor, col: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
         return local, local
     first = torch.cumsum(lengths, 0) - lengths
     offsets = torch.arange(local.numel(), device=rows.device) - first[local] + starts[local]
+    return local, offsets
+
+
+def csr_rows(crow: Tensor, col: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+    """Entries of selected CSR rows as ``(local_row, column)`` pairs.
+
+    ``local_row`` indexes into ``rows`` (0..len(rows)-1), so the result can
+    address a ``[len(rows), num_cols]`` block directly.
+    """
+    local, offsets = csr_offsets(crow, rows)
     return local, col[offsets]
 
 
-def topk_with_ties(scores: Tensor, k: int) -> Tensor:
+def dense_rows(
+    crow: Tensor,
+    col: Tensor,
+    values: Tensor | None,
+    rows: Tensor,
+    num_cols: int,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """``[len(rows), num_cols]`` dense block of selected CSR rows (1 where
+    ``values`` is None)."""
+    out = torch.zeros(len(rows), num_cols, dtype=dtype, device=rows.device)
+    local, offsets = csr_offsets(crow, rows)
+    if offsets.numel():
+        out[local, col[offsets]] = 1 if values is None else values[offsets].to(dtype)
+    return out
+
+
+def membership(sorted_keys: Tensor, rows: Tensor, items: Tensor, num_items: int) -> Tensor:
+    """``[B, K]`` bool: whether ``(rows[b], items[b, j])`` is a stored pair.
+
+    ``sorted_keys`` holds ``row * num_items + item`` of every stored pair in
+    increasing order (a CSR with sorted column indices, read row by row);
+    entries of ``items`` equal to ``-1`` (padding) give False. Costs one
+    binary search per entry, so no ``[B, num_items]`` ground-truth block is
+    ever built.
+    """
+    if sorted_keys.numel() == 0:
+        return torch.zeros_like(items, dtype=torch.bool)
+    query = rows.unsqueeze(1) * num_items + items.clamp(min=0)
+    pos = torch.searchsorted(sorted_keys, query).clamp(max=sorted_keys.numel() - 1)
+    return (sorted_keys[pos] == query) & (items >= 0)
+
+
+def mask_items(scores: Tensor, crow: Tensor, col: Tensor, rows: Tensor) -> None:
+    """Set ``scores[r, i] = -inf`` in place for every item ``i`` in CSR row ``rows[r]``."""
+    local, cols = csr_rows(crow, col, rows)
+    scores[local, cols] = NEG_INF
+
+
+def _resolve_boundary_ties(scores: Tensor, kth: Tensor, k: int) -> Tensor:
+    """Top-``k`` ids of rows whose K-th score is tied beyond position K.
+
+    Takes every item scoring above the K-th value and then the smallest ids
+    among the items scoring exactly the K-th value. Returns ``[B, k]`` ids in
+    increasing id order.
+    """
+    above = scores > kth
+    equal = scores == kth
+    need = (k - above.sum(1, dtype=torch.int32)).unsqueeze(1)
+    chosen = above | (equal & (torch.cumsum(equal, 1, dtype=torch.int32) <= need))
+    return chosen.nonzero()[:, 1].view(-1, k)
+
+
+def topk_with_ties(scores: Tensor, k: int, tie_block_rows: int | None = None) -> Tensor:
     """Top-``k`` item ids per row, ties broken by the smaller item id.
 
-    The ranking is: higher score first; among equal scores, smaller item id
-    first. This holds both for which items enter the list (ties at the
-    K-th score) and for their order inside it, so results do not depend on
-    the device or the top-k kernel. Entries whose score is ``-inf`` (masked
-    items) are returned as ``-1``; a row with fewer than ``k`` unmasked
-    items is padded with ``-1`` at the end.
+    Ranking rule: higher score first; among equal scores, smaller item id
+    first. Entries whose score is ``-inf`` (masked items) are returned as
+    ``-1``; a row with fewer than ``k`` unmasked items is padded with ``-1``
+    at the end.
+
+    Cost: one ``torch.topk`` and one comparison pass over ``scores``. Rows
+    whose K-th score is shared by items beyond position K (a boundary tie,
+    rare with learnt float scores, common with count-based scores) are
+    re-selected exactly, ``tie_block_rows`` rows at a time (default: a quarter
+    of the rows), which bounds the extra memory to about 3 bytes per score.
 
     Args:
         scores: ``[B, I]`` float scores; must not contain NaN.
         k: list length (at most ``I``).
+        tie_block_rows: rows re-selected at once on the tie path.
 
     Returns:
         ``[B, k]`` int64 item ids, ``-1`` for padding.
@@ -42,21 +120,66 @@ def topk_with_ties(scores: Tensor, k: int) -> Tensor:
     k = min(k, scores.shape[1])
     values, index = torch.topk(scores, k, dim=1, sorted=True)
     kth = values[:, -1:]
-    n_greater = (scores > kth).sum(1)
-    n_equal = (scores == kth).sum(1)
-    ambiguous = (n_greater + n_equal > k).nonzero().squeeze(1)
+    # At least k items score >= the K-th value; more than k means a boundary tie.
+    ambiguous = ((scores >= kth).sum(1) > k).nonzero().squeeze(1)
     if ambiguous.numel():
-        # Boundary ties: take the smallest ids among the items scoring the K-th value.
-        sub = scores[ambiguous]
-        sub_kth = kth[ambiguous]
-        equal = sub == sub_kth
-        need = (k - n_greater[ambiguous]).unsqueeze(1)
-        chosen = (sub > sub_kth) | (equal & (torch.cumsum(equal, 1) <= need))
-        index[ambiguous] = chosen.nonzero()[:, 1].view(-1, k)
-        values[ambiguous] = sub.gather(1, index[ambiguous])
-    # Order inside the list: by score, ties by id (stable sort over id-sorted lists).
+        block = tie_block_rows or max(1, scores.shape[0] // 4)
+        for start in range(0, ambiguous.numel(), block):
+            rows = ambiguous[start : start + block]
+            sub = scores[rows]
+            ids = _resolve_boundary_ties(sub, kth[rows], k)
+            index[rows] = ids
+            values[rows] = sub.gather(1, ids)
+    # Order inside the list: by score, ties by id (a stable sort of id-sorted lists).
     index, perm = index.sort(dim=1)
     values = values.gather(1, perm)
     values, perm = values.sort(dim=1, descending=True, stable=True)
     index = index.gather(1, perm)
-    return index.masked_fill(values == float("-inf"), -1)
+    return index.masked_fill(values == NEG_INF, -1)
+
+
+def bytes_per_user(
+    num_items: int,
+    k: int,
+    num_categories: int,
+    num_top_levels: int = 0,
+    emb_dim: int = 0,
+    num_groups: int = 0,
+) -> int:
+    """Peak bytes one user of a chunk costs during evaluation (an upper bound).
+
+    Terms (float32 = 4 bytes, float64 = 8, int64 = 8, bool = 1):
+
+    - ``[B, I]``: the score row (4), the ``scores >= kth`` tie check (1), the
+      tie path on at most a quarter of the rows (``>``, ``==``, int32 cumsum
+      and the selection: 11/4 ≈ 3), and 4 of slack for a scorer that
+      returns another dtype (the float32 copy): 12 per item;
+    - ``[B, K, C]``: list categories, their share-normalised copy and the
+      new-category product (3 float32): 12 per (K, C); plus top-level
+      categories ``[B, K, T]`` likewise;
+    - ``[B, K, K]``: category intersections, unions, distances (float32),
+      their float64 sum and the pair mask: 21 per K², doubled when the
+      embedding ILD runs;
+    - ``[B, K, d]``: gathered item embeddings and their normalised copy;
+    - ``[B, C]``: about 12 float64 user-by-category blocks (train and test
+      categories, calibration distributions, per-category recall): 96 per C;
+    - ``[B, K]`` and ``[B]``: hits, masks, discounts and per-user metric
+      values for every K and slice: a generous 256 per K plus 64 per group.
+    """
+    kk = 21 * k * k * (2 if emb_dim else 1)
+    return (
+        12 * num_items
+        + 12 * k * num_categories
+        + 12 * k * num_top_levels
+        + kk
+        + 8 * k * emb_dim
+        + 96 * (num_categories + num_top_levels)
+        + 256 * k
+        + 64 * num_groups
+        + 1024
+    )
+
+
+def chunk_size(memory_budget_mb: float, per_user_bytes: int) -> int:
+    """Users per chunk so that one chunk's intermediates fit the budget (at least 1)."""
+    return max(1, int(memory_budget_mb * 2**20) // max(1, per_user_bytes))
