@@ -133,11 +133,11 @@ def save_split_and_topk(run_dir: Path, split: Split, users: np.ndarray, topk: np
     write_lines_atomic(run_dir / "topk.tsv", lines)
 
 
-def _sweep_group() -> str | None:
-    hc = HydraConfig.get()
-    if hc.mode != RunMode.MULTIRUN:
+def sweep_group(mode: RunMode | None, sweep_dir: str) -> str | None:
+    """W&B group shared by all jobs of one multirun (None for a single run)."""
+    if mode != RunMode.MULTIRUN:
         return None
-    return "sweep-" + str(hc.sweep.dir).strip("/").replace("/", "_")
+    return "sweep-" + str(sweep_dir).strip("/").replace("/", "_")
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -151,7 +151,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     logger: RunLogger = _instantiate(cfg.logger, "logger") if cfg.logger else NullLogger()
     if getattr(logger, "kwargs", None) is not None and logger.kwargs.get("group") is None:
-        logger.kwargs["group"] = _sweep_group()
+        hydra_cfg = HydraConfig.get()
+        logger.kwargs["group"] = sweep_group(hydra_cfg.mode, hydra_cfg.sweep.dir)
     logger.start(OmegaConf.to_container(cfg, resolve=True))
     failed = True
     try:
