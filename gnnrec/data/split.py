@@ -378,7 +378,7 @@ def temporal_split(dataset: InteractionDataset, ratios: Sequence[float] = (0.8, 
         method=f"temporal_per_user{list(ratios)}",
         time_order="user",
     )
-    split.check("give train a larger share (split.ratios) or drop users with few interactions")
+    split.check("give train a larger share (split.ratios) or raise dataset.kcore")
     return split
 
 
