@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from gnnrec.data.dataset import InteractionDataset
-from gnnrec.data.files import atomic_path
+from gnnrec.data.files import write_delimited
 from gnnrec.data.split import PARTS, Split
 
 INTER_HEADER = "user_id:token\titem_id:token\ttimestamp:float"
@@ -37,15 +36,6 @@ def item_category_labels(dataset: InteractionDataset, sep: str = " ") -> pa.Arra
     flat = pc.take(names, pa.array(ic.indices.astype(np.int64)))
     lists = pa.ListArray.from_arrays(pa.array(ic.indptr.astype(np.int32)), flat)
     return pc.binary_join(lists, sep)
-
-
-def _write_tsv(path: Path, header: str, table: pa.Table) -> Path:
-    options = pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        fh.write((header + "\n").encode())
-        if table.num_rows:
-            pacsv.write_csv(table, fh, options)
-    return path
 
 
 def export_recbole(split: Split, folder: str | Path, name: str | None = None) -> list[Path]:
@@ -69,9 +59,9 @@ def export_recbole(split: Split, folder: str | Path, name: str | None = None) ->
                 "timestamp": pa.array(ds.timestamps[idx], pa.float64()),
             }
         )
-        written.append(_write_tsv(folder / f"{name}.{part}.inter", INTER_HEADER, table))
+        written.append(write_delimited(folder / f"{name}.{part}.inter", table, "\t", INTER_HEADER))
     items = pa.table({"item_id": pa.array(ds.item_ids), "categories": item_category_labels(ds)})
-    written.append(_write_tsv(folder / f"{name}.item", ITEM_HEADER, items))
+    written.append(write_delimited(folder / f"{name}.item", items, "\t", ITEM_HEADER))
     return written
 
 

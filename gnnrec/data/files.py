@@ -1,4 +1,4 @@
-"""File helpers shared by the data layer: atomic writes and content hashes."""
+"""File helpers shared by the data layer: atomic writes, delimited text, content hashes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
 _CHUNK = 1 << 20
 
 
@@ -18,7 +21,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
     A reader never sees a half-written file: the content appears under its
     final name only through ``os.replace``. On an exception the temporary
-    file is removed and ``path`` is left as it was.
+    file is removed and ``path`` is left as it was. The file gets the usual
+    permissions (``0o666`` less the umask), not ``mkstemp``'s private ``0o600``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -26,6 +30,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -46,3 +53,25 @@ def sha256_file(path: str | Path) -> str:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def write_delimited(
+    path: str | Path, table: pa.Table, sep: str = ",", header: str | None = None
+) -> Path:
+    """Write ``table`` as delimited text without quotes, atomically.
+
+    Args:
+        path: the file to write.
+        table: the columns; a value containing ``sep``, a quote or a line
+            break is an error (``pyarrow.ArrowInvalid``) rather than a quoted
+            field, since gnnrec's readers take fields as they are.
+        sep: one-character separator.
+        header: the header line; None joins the column names with ``sep``.
+    """
+    options = pacsv.WriteOptions(include_header=False, delimiter=sep, quoting_style="none")
+    line = sep.join(table.column_names) if header is None else header
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write((line + "\n").encode())
+        if table.num_rows:
+            pacsv.write_csv(table, fh, options)
+    return Path(path)

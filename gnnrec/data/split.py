@@ -22,11 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import scipy.sparse as sp
 
 from gnnrec.data.dataset import InteractionDataset
-from gnnrec.data.files import atomic_path, write_bytes_atomic
+from gnnrec.data.files import write_bytes_atomic, write_delimited
 from gnnrec.data.readers import Table, lookup_codes, read_delimited, to_float
 from gnnrec.errors import ConfigError, DataError, SplitError
 
@@ -686,10 +685,7 @@ def _write_part(path: Path, dataset: InteractionDataset, idx: np.ndarray) -> Non
             "timestamp": pa.array(dataset.timestamps[idx], pa.float64()),
         }
     )
-    options = pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        fh.write(b"user_id\titem_id\ttimestamp\n")
-        pacsv.write_csv(table, fh, options)
+    write_delimited(path, table, "\t")
 
 
 def _read_meta(path: Path) -> dict:
