@@ -1,24 +1,94 @@
-"""Build an :class:`InteractionDataset` from files described by configuration."""
+"""Build an :class:`InteractionDataset` from files described by configuration.
+
+``conf/dataset/*.yaml`` instantiate :func:`load_dataset`; every key is
+documented in ``docs/data.md``. The pipeline, each step logged with its
+before/after counts:
+
+1. read the interaction file(s) (any :data:`~gnnrec.data.readers.FORMATS`);
+2. rating threshold (``min_rating``) and event-type weights (``behavior_weights``);
+3. sort by (user, timestamp, file row) and drop repeated pairs (``dedup``);
+4. items without category (``categories.missing: drop``);
+5. k-core filtering (``kcore``);
+6. contiguous re-indexing (raw ids kept in ``user_ids`` / ``item_ids``);
+7. item categories (labels, hierarchy level), side relations (KG, attributes,
+   category edges).
+"""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.compute as pc
+import pyarrow as pa
 import scipy.sparse as sp
 
+from gnnrec.data.categories import (
+    assign_categories,
+    hierarchy_nodes,
+    items_with_labels,
+    read_hierarchy,
+    read_item_labels,
+    read_path_labels,
+)
 from gnnrec.data.dataset import InteractionDataset
-from gnnrec.data.readers import Table, read_delimited, to_float, to_ids
+from gnnrec.data.preprocess import (
+    Interactions,
+    PreprocessLog,
+    deduplicate,
+    drop_items,
+    filter_rating,
+    reindex,
+    sort_interactions,
+    weight_behaviors,
+)
+from gnnrec.data.readers import (
+    FORMATS,
+    Table,
+    factorise,
+    id_text,
+    label_text,
+    read_table,
+    to_float,
+    to_timestamps,
+)
+from gnnrec.data.side import SideRelations, read_attributes, read_knowledge_graph
 from gnnrec.errors import ConfigError, DataError
 
-log = logging.getLogger(__name__)
-
 BUNDLED = ("ml-100k",)
+
+COLUMNS = ("user", "item", "timestamp", "rating", "behavior", "weight", "domain")
+"""Interaction columns a config can map (``user`` and ``item`` are required)."""
+
+_FILE_KEYS = {"file", "format", "sep", "header", "names", "atomic", "quote", "encoding"}
+_KEYS = {
+    "interactions": _FILE_KEYS | {"files", "files_as", "columns", "timestamp_format"},
+    "categories": _FILE_KEYS
+    | {"item_column", "category_column", "label_sep", "missing", "unknown_items", "hierarchy"},
+    "categories.hierarchy": _FILE_KEYS
+    | {"path", "child_column", "parent_column", "level", "keep_levels"},
+    "kg": _FILE_KEYS | {"head_column", "relation_column", "tail_column", "relations", "link"},
+    "kg.link": _FILE_KEYS | {"item_column", "entity_column"},
+    "user_attributes": _FILE_KEYS | {"id_column", "columns", "buckets"},
+    "item_attributes": _FILE_KEYS | {"id_column", "columns", "buckets"},
+}
+_SUFFIX_FORMATS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".tsv": "tsv",
+    ".inter": "atomic",
+    ".item": "atomic",
+    ".user": "atomic",
+    ".kg": "atomic",
+    ".link": "atomic",
+}
+CATEGORY_EDGES = ("hierarchy", "siblings")
 
 
 def bundled_root(name: str) -> Path:
@@ -28,172 +98,474 @@ def bundled_root(name: str) -> Path:
     return Path(str(resources.files("gnnrec.data.bundled") / name))
 
 
-def _read(root: Path, spec: Mapping[str, Any]) -> Table:
-    if "file" not in spec:
-        raise ConfigError("a file entry of the dataset config needs 'file'")
-    path = root / spec["file"]
+def dataset_folder(name: str, root: str | Path | None) -> Path:
+    """The folder a config reads from: ``root`` (relative to the working
+    directory, ``~`` expanded) or, when None, the bundled copy of ``name``."""
+    return bundled_root(name) if root is None else Path(root).expanduser()
+
+
+def _spec(value: Any, where: str) -> dict[str, Any]:
+    """A config section as a dict, rejecting unknown keys (typos fail loudly)."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"dataset.{where} must be a mapping, got {value!r}")
+    spec = dict(value)
+    unknown = sorted(set(spec) - _KEYS[where])
+    if unknown:
+        raise ConfigError(
+            f"dataset.{where} has unknown key(s) {', '.join(unknown)}; "
+            f"expected some of: {', '.join(sorted(_KEYS[where]))}"
+        )
+    return spec
+
+
+def _format(spec: Mapping[str, Any], file: str, where: str) -> str:
+    if spec.get("format"):
+        fmt = str(spec["format"])
+        if fmt not in FORMATS:
+            raise ConfigError(
+                f"dataset.{where}.format must be one of {', '.join(FORMATS)}, got {fmt!r}"
+            )
+        return fmt
+    if spec.get("atomic"):
+        return "atomic"
+    suffixes = Path(file).suffixes
+    suffix = suffixes[-2] if len(suffixes) > 1 and suffixes[-1] == ".gz" else Path(file).suffix
+    return _SUFFIX_FORMATS.get(suffix.lower(), "csv")
+
+
+def _path(folder: Path, file: Any, where: str) -> Path:
+    if not isinstance(file, str | Path) or not str(file):
+        raise ConfigError(f"dataset.{where} needs 'file' (a path relative to dataset.root)")
+    return folder / str(file)
+
+
+def _read(
+    folder: Path, spec: Mapping[str, Any], file: Any, where: str, columns: Sequence[str], what: str
+) -> Table:
+    path = _path(folder, file, where)
     if not path.exists():
         raise DataError(
-            f"file not found; looked for '{spec['file']}' in {root} "
+            f"file not found; looked for '{file}' in {folder} "
             "(set dataset.root to the folder that holds it)",
             path,
         )
-    return read_delimited(
+    names = spec.get("names")
+    return read_table(
         path,
-        sep=spec.get("sep", ","),
-        header=spec.get("header", True),
-        names=spec.get("names"),
-        atomic=spec.get("atomic", False),
+        format=_format(spec, str(file), where),
+        sep=spec.get("sep"),
+        header=bool(spec.get("header", True)),
+        names=None if names is None else [str(n) for n in names],
+        columns=[c for c in dict.fromkeys(columns) if c],
+        what=what,
+        quote=spec.get("quote"),
+        encoding=str(spec.get("encoding", "utf-8")),
     )
 
 
-def _item_categories(
-    table: Table,
-    item_column: str,
-    category_column: str,
-    label_sep: str | None,
-    item_index: dict[str, int],
-    num_items: int,
-    missing: str,
-) -> tuple[sp.csr_matrix, np.ndarray]:
-    raw_items = to_ids(table, item_column)
-    labels = pc.utf8_trim_whitespace(table.column(category_column))
-    if label_sep:
-        lists = pc.split_pattern(labels, label_sep)
-        lengths = np.asarray(pc.list_value_length(lists))
-        flat = np.asarray(pc.list_flatten(lists).to_numpy(zero_copy_only=False), dtype=str)
-        rows = np.repeat(np.arange(len(raw_items)), lengths)
-    else:
-        flat = np.asarray(labels.to_numpy(zero_copy_only=False), dtype=str)
-        rows = np.arange(len(raw_items))
-    keep = flat != ""
-    flat, rows = flat[keep], rows[keep]
-    item_of_row = np.array([item_index.get(r, -1) for r in raw_items], dtype=np.int64)
-    known = item_of_row[rows] >= 0
-    flat, items = flat[known], item_of_row[rows][known]
-    has_label = np.zeros(num_items, dtype=bool)
-    has_label[items] = True
-    if not has_label.all():
-        if missing == "unknown":
-            lonely = np.flatnonzero(~has_label)
-            items = np.concatenate([items, lonely])
-            flat = np.concatenate([flat, np.full(len(lonely), "unknown")])
-        elif missing != "keep":
+def _interaction_files(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``{label: file}``: one unlabelled file, or labelled files (``files``)."""
+    if spec.get("files") is not None:
+        if spec.get("file") is not None:
+            raise ConfigError("dataset.interactions takes 'file' or 'files', not both")
+        files = spec["files"]
+        if not isinstance(files, Mapping) or not files:
             raise ConfigError(
-                f"dataset.categories.missing must be 'unknown' or 'keep', got {missing!r}"
+                "dataset.interactions.files must map labels to files, "
+                "e.g. {train: train.txt, test: test.txt}"
             )
-    names, cats = np.unique(flat, return_inverse=True)
-    matrix = sp.csr_matrix(
-        (np.ones(len(items), dtype=np.float32), (items, cats)), shape=(num_items, len(names))
+        return {str(k): v for k, v in files.items()}
+    if spec.get("file") is None:
+        raise ConfigError("dataset.interactions needs 'file' (or 'files')")
+    return {"": spec["file"]}
+
+
+def dataset_files(
+    name: str,
+    interactions: Mapping[str, Any],
+    categories: Mapping[str, Any] | None = None,
+    root: str | Path | None = None,
+    kg: Mapping[str, Any] | None = None,
+    user_attributes: Mapping[str, Any] | None = None,
+    item_attributes: Mapping[str, Any] | None = None,
+    **_options: Any,
+) -> list[Path]:
+    """The raw files a dataset config reads, in a stable order (for cache keys).
+
+    Takes the same arguments as :func:`load_dataset` (preprocessing options
+    are accepted and ignored). The files need not exist.
+    """
+    folder = dataset_folder(name, root)
+    paths = [folder / str(f) for f in _interaction_files(interactions).values()]
+    if categories:
+        if categories.get("file"):
+            paths.append(folder / str(categories["file"]))
+        hierarchy = categories.get("hierarchy")
+        if hierarchy and hierarchy.get("file"):
+            paths.append(folder / str(hierarchy["file"]))
+    if kg:
+        paths.append(folder / str(kg["file"]))
+        if kg.get("link"):
+            paths.append(folder / str(kg["link"]["file"]))
+    for attributes in (user_attributes, item_attributes):
+        if attributes:
+            paths.append(folder / str(attributes["file"]))
+    return list(dict.fromkeys(paths))
+
+
+def _category_edges(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    kinds = [value] if isinstance(value, str) else list(value)
+    for kind in kinds:
+        if kind not in CATEGORY_EDGES:
+            raise ConfigError(
+                f"dataset.category_edges entries must be {' or '.join(CATEGORY_EDGES)}, "
+                f"got {kind!r} (co-occurrence edges come from the training split: set "
+                "model.graph.category_cooccurrence)"
+            )
+    return tuple(kinds)
+
+
+def _kcore(value: Any) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, value
+    if isinstance(value, Mapping) and set(value) <= {"user", "item"}:
+        return int(value.get("user", 0)), int(value.get("item", 0))
+    raise ConfigError(f"dataset.kcore must be a number or {{user: k, item: k}}, got {value!r}")
+
+
+def _read_log(
+    folder: Path, spec: dict[str, Any], columns: dict[str, str], extra: Sequence[str]
+) -> tuple[Interactions, list[Table]]:
+    """Read every interaction file and factorise ids jointly."""
+    files = _interaction_files(spec)
+    files_as = spec.get("files_as", "split")
+    if files_as not in ("split", "domain"):
+        raise ConfigError(
+            f"dataset.interactions.files_as must be split or domain, got {files_as!r}"
+        )
+    if files_as == "domain" and columns.get("domain"):
+        raise ConfigError("dataset.interactions: files_as: domain and columns.domain both set")
+    wanted = [columns[k] for k in COLUMNS if columns.get(k)] + list(extra)
+    tables = [
+        _read(folder, spec, file, "interactions", wanted, "interactions") for file in files.values()
+    ]
+    sizes = np.array([t.num_rows for t in tables], dtype=np.int64)
+    user_codes, user_ids = factorise(
+        pa.concat_arrays([id_text(t, columns["user"]) for t in tables])
     )
-    matrix.data[:] = 1.0  # duplicate labels on one item count once
-    matrix.sort_indices()
-    return matrix, names
+    item_codes, item_ids = factorise(
+        pa.concat_arrays([id_text(t, columns["item"]) for t in tables])
+    )
+    rows = np.arange(int(sizes.sum()), dtype=np.int64)
+    if columns.get("timestamp"):
+        fmt = spec.get("timestamp_format")
+        timestamps = np.concatenate([to_timestamps(t, columns["timestamp"], fmt) for t in tables])
+    else:
+        timestamps = rows.astype(np.float64)
+    if columns.get("weight"):
+        weights = np.concatenate([to_float(t, columns["weight"], "a weight") for t in tables])
+        weights = weights.astype(np.float32)
+    else:
+        weights = np.ones(len(rows), dtype=np.float32)
+    extras: dict[str, np.ndarray] = {}
+    labels: dict[str, np.ndarray] = {}
+    if columns.get("rating"):
+        extras["rating"] = np.concatenate(
+            [to_float(t, columns["rating"], "a numeric rating") for t in tables]
+        )
+    for key in ("behavior", "domain"):
+        if columns.get(key):
+            text = pa.concat_arrays([label_text(t, columns[key]) for t in tables])
+            extras[key], labels[key] = factorise(text)
+    if len(files) > 1 or next(iter(files)):
+        extras[files_as] = np.repeat(np.arange(len(files)), sizes)
+        labels[files_as] = np.array(list(files), dtype=str)
+    log = Interactions(
+        users=user_codes,
+        items=item_codes,
+        timestamps=timestamps,
+        weights=weights,
+        rows=rows,
+        user_ids=user_ids,
+        item_ids=item_ids,
+        extras=extras,
+        labels=labels,
+    )
+    return log, tables
 
 
 def load_dataset(
     name: str,
     interactions: Mapping[str, Any],
     categories: Mapping[str, Any] | None = None,
-    root: str | None = None,
+    root: str | Path | None = None,
     min_rating: float | None = None,
     dedup: str = "first",
+    behavior_weights: Mapping[str, float] | None = None,
+    kcore: int | Mapping[str, int] | None = None,
+    kg: Mapping[str, Any] | None = None,
+    user_attributes: Mapping[str, Any] | None = None,
+    item_attributes: Mapping[str, Any] | None = None,
+    category_edges: Sequence[str] | str | None = None,
 ) -> InteractionDataset:
-    """Read an interaction log and its item categories into a dataset.
+    """Read an interaction log, its item categories and side relations into a dataset.
 
     Args:
         name: dataset name; also selects the bundled copy when ``root`` is None.
-        interactions: ``file``, ``sep``, ``header``, ``atomic`` and
-            ``columns`` (a map from ``user``, ``item``, optional ``rating``
-            and ``timestamp`` to the file's column names).
-        categories: ``file``, ``sep``, ``atomic``, ``item_column``,
-            ``category_column``, ``label_sep`` (multi-label separator) and
-            ``missing`` (``unknown`` gives items without a label the category
-            ``unknown``; ``keep`` leaves their row empty).
+        interactions: ``file`` (or ``files``: label → file, e.g. a predefined
+            ``{train: train.txt, test: test.txt}`` split, labels kept in
+            ``extras[files_as]``, ``files_as`` being ``split`` or ``domain``),
+            ``format``, ``sep``, ``header``, ``names``, ``timestamp_format``
+            and ``columns`` (``user``, ``item``, optional ``timestamp``,
+            ``rating``, ``behavior``, ``weight``, ``domain`` → column names).
+        categories: a category ``file`` (or none: ``category_column`` of the
+            interaction file), ``item_column``, ``category_column``,
+            ``label_sep`` (multi-label separator), ``missing`` (``unknown``,
+            ``keep`` or ``drop`` items without category), ``unknown_items``
+            (``error`` or ``ignore`` category rows of items not in the log) and
+            ``hierarchy`` (``file``, ``child_column``, ``parent_column``,
+            ``level``: depth, ``leaf`` or ``all``, ``keep_levels``).
         root: folder holding the files; None uses the bundled copy of ``name``.
-        min_rating: keep interactions with ``rating >= min_rating`` as
-            positive implicit feedback; None keeps all.
-        dedup: repeated (user, item) pairs: ``first`` keeps the earliest,
-            ``last`` the latest, ``count`` keeps the earliest with the number
-            of repeats as its weight.
+        min_rating: keep interactions with ``rating >= min_rating``.
+        dedup: repeated (user, item) pairs: ``first``, ``last``, ``count``,
+            ``sum`` or ``max`` (see :func:`gnnrec.data.preprocess.deduplicate`).
+        behavior_weights: event type → weight; other types are dropped.
+        kcore: minimum interactions per user and item (a number, or
+            ``{user: k, item: k}``), applied until nothing changes.
+        kg: knowledge graph: ``file``, ``head_column``, ``relation_column``,
+            ``tail_column``, ``relations`` (None: all) and ``link`` (``file``,
+            ``item_column``, ``entity_column``).
+        user_attributes, item_attributes: ``file``, ``id_column``,
+            ``columns`` and ``buckets`` (column → bucket edges).
+        category_edges: ``hierarchy`` and/or ``siblings`` category–category
+            edges (needs ``categories.hierarchy``).
 
     Raises:
-        DataError: a missing file or column, an unparsable value.
-        ConfigError: an unknown option.
+        DataError: a missing file or column, an unparsable value, an
+            inconsistent category, hierarchy, KG or attribute file.
+        ConfigError: an unknown or inconsistent option.
     """
-    folder = bundled_root(name) if root is None else Path(root).expanduser()
+    folder = dataset_folder(name, root)
     if not folder.is_dir():
-        raise DataError("dataset folder not found (set dataset.root)", folder)
-    if dedup not in ("first", "last", "count"):
-        raise ConfigError(f"dataset.dedup must be first, last or count, got {dedup!r}")
-    columns = dict(interactions.get("columns", {}))
-    for required in ("user", "item"):
-        if required not in columns:
-            raise ConfigError(f"dataset.interactions.columns needs '{required}'")
-
-    table = _read(folder, interactions)
-    raw_users = to_ids(table, columns["user"])
-    raw_items = to_ids(table, columns["item"])
-    row_order = np.arange(table.num_rows)
-    timestamps = (
-        to_float(table, columns["timestamp"], "a numeric timestamp")
-        if columns.get("timestamp")
-        else row_order.astype(np.float64)
-    )
-    keep = np.ones(table.num_rows, dtype=bool)
-    if min_rating is not None:
-        if not columns.get("rating"):
-            raise ConfigError("dataset.min_rating is set but no rating column is mapped")
-        ratings = to_float(table, columns["rating"], "a numeric rating")
-        keep &= ratings >= min_rating
-        log.info("rating >= %s: %d of %d interactions kept", min_rating, keep.sum(), len(keep))
-    if not keep.any():
-        raise DataError("no interaction is left after the rating threshold", table.path)
-    raw_users, raw_items = raw_users[keep], raw_items[keep]
-    timestamps, row_order = timestamps[keep], row_order[keep]
-
-    user_ids, users = np.unique(raw_users, return_inverse=True)
-    item_ids, items = np.unique(raw_items, return_inverse=True)
-    order = np.lexsort((row_order, timestamps, users))
-    users, items, timestamps = users[order], items[order], timestamps[order]
-
-    key = users.astype(np.int64) * len(item_ids) + items
-    if dedup == "last":
-        _, last_rev = np.unique(key[::-1], return_index=True)
-        chosen = np.sort(len(key) - 1 - last_rev)
-        weights = np.ones(len(chosen), dtype=np.float32)
-    else:
-        _, chosen, counts = np.unique(key, return_index=True, return_counts=True)
-        perm = np.argsort(chosen)
-        chosen = chosen[perm]
-        weights = (counts[perm] if dedup == "count" else np.ones(len(chosen))).astype(np.float32)
-    if len(chosen) < len(key):
-        log.info("duplicates (%s): %d of %d interactions kept", dedup, len(chosen), len(key))
-    users, items, timestamps = users[chosen], items[chosen], timestamps[chosen]
-
-    if categories:
-        cat_table = _read(folder, categories)
-        item_categories, category_names = _item_categories(
-            cat_table,
-            categories.get("item_column", columns["item"]),
-            categories.get("category_column", "category"),
-            categories.get("label_sep"),
-            {raw: i for i, raw in enumerate(item_ids)},
-            len(item_ids),
-            categories.get("missing", "unknown"),
+        raise DataError(
+            "dataset folder not found (set dataset.root, or GNNREC_SHARED_DATA for the "
+            "shared datasets)",
+            folder,
         )
+    spec = _spec(interactions, "interactions")
+    columns = {str(k): v for k, v in dict(spec.get("columns") or {}).items()}
+    if _format(spec, str(next(iter(_interaction_files(spec).values()))), "interactions") == (
+        "lightgcn"
+    ):
+        columns = {"user": "user", "item": "item", **columns}
+    unknown = sorted(set(columns) - set(COLUMNS))
+    if unknown:
+        raise ConfigError(
+            f"dataset.interactions.columns has unknown key(s) {', '.join(unknown)}; "
+            f"expected some of: {', '.join(COLUMNS)}"
+        )
+    for required in ("user", "item"):
+        if not columns.get(required):
+            raise ConfigError(f"dataset.interactions.columns needs '{required}'")
+    if min_rating is not None and not columns.get("rating"):
+        raise ConfigError("dataset.min_rating is set but no rating column is mapped")
+    if behavior_weights is not None and not columns.get("behavior"):
+        raise ConfigError("dataset.behavior_weights is set but no behavior column is mapped")
+    core = _kcore(kcore)
+    edge_kinds = _category_edges(category_edges)
+    cat_spec = _spec(categories, "categories") if categories else None
+    cat_in_log = cat_spec is not None and not cat_spec.get("file")
+    category_column = str(cat_spec.get("category_column", "category")) if cat_spec else ""
+    if cat_in_log and len(_interaction_files(spec)) > 1:
+        raise ConfigError("categories from an interaction column need a single interaction file")
+
+    x, tables = _read_log(folder, spec, columns, [category_column] if cat_in_log else [])
+    report = PreprocessLog()
+    report.note(f"read {', '.join(str(t.path.name) for t in tables)}: {x.counts()}")
+    if min_rating is not None:
+        x = filter_rating(x, x.extras["rating"], float(min_rating), report)
+        if not len(x.users):
+            raise DataError("no interaction is left after the rating threshold", tables[0].path)
+    if behavior_weights is not None:
+        x = weight_behaviors(x, dict(behavior_weights), report)
+        if not len(x.users):
+            raise DataError("no interaction is left after the behavior weights", tables[0].path)
+    x = sort_interactions(x)
+    x = deduplicate(x, dedup, report)
+
+    pairs = None
+    hierarchy = None
+    missing = "keep"
+    if cat_spec is not None:
+        missing = str(cat_spec.get("missing", "unknown"))
+        if cat_in_log:
+            cat_table = tables[0]
+        else:
+            item_column = str(cat_spec.get("item_column", columns["item"]))
+            cat_table = _read(
+                folder,
+                cat_spec,
+                cat_spec["file"],
+                "categories",
+                [item_column, category_column],
+                "item categories",
+            )
+        h_spec = (
+            _spec(cat_spec["hierarchy"], "categories.hierarchy")
+            if cat_spec.get("hierarchy")
+            else None
+        )
+        label_args = (
+            cat_table,
+            columns["item"] if cat_in_log else item_column,
+            category_column,
+            x.item_ids,
+            cat_spec.get("label_sep"),
+            str(cat_spec.get("unknown_items", "error")),
+        )
+        if h_spec is not None and h_spec.get("path"):
+            if h_spec.get("file"):
+                raise ConfigError(
+                    "dataset.categories.hierarchy: path: true reads the hierarchy from the "
+                    "category paths; remove 'file'"
+                )
+            pairs, hierarchy = read_path_labels(*label_args)
+        else:
+            pairs = read_item_labels(*label_args)
+        if h_spec is not None and not h_spec.get("path"):
+            child = str(h_spec.get("child_column", "child"))
+            parent = str(h_spec.get("parent_column", "parent"))
+            h_table = _read(
+                folder,
+                h_spec,
+                h_spec.get("file"),
+                "categories.hierarchy",
+                [child, parent],
+                "child→parent category edges",
+            )
+            hierarchy = read_hierarchy(h_table, child, parent)
+            hierarchy_nodes(pairs, hierarchy)
+        if missing == "drop":
+            has = items_with_labels(pairs, len(x.item_ids))
+            x = drop_items(x, has, "items without category (drop)", report)
+    if core is not None:
+        x = kcore(x, core[0], core[1], report)
+
+    users, user_ids, _ = reindex(x.users, x.user_ids)
+    items, item_ids, item_map = reindex(x.items, x.item_ids)
+    if pairs is not None and cat_spec is not None:
+        final = item_map[pairs.items]
+        pairs = replace(pairs.take(final >= 0), items=final[final >= 0])
+        h = cat_spec.get("hierarchy") or {}
+        assigned = assign_categories(
+            pairs,
+            len(item_ids),
+            missing=missing,
+            hierarchy=hierarchy,
+            level=h.get("level", "leaf"),
+            keep_levels=bool(h.get("keep_levels", False)),
+            category_edges=edge_kinds,
+        )
+        item_categories, category_names = assigned.matrix, assigned.names
+        top_level = assigned.top_level
+        side = SideRelations(dict(assigned.side_nodes), dict(assigned.side_edges))
     else:
+        if edge_kinds:
+            raise ConfigError("dataset.category_edges needs categories with a hierarchy")
         item_categories = sp.csr_matrix((len(item_ids), 0), dtype=np.float32)
         category_names = np.array([], dtype=str)
+        top_level = None
+        side = SideRelations()
 
+    if kg:
+        side.merge(_load_kg(folder, kg, item_ids, report), "dataset.kg")
+    for kind, attr, ids in (
+        ("user", user_attributes, user_ids),
+        ("item", item_attributes, item_ids),
+    ):
+        if attr:
+            side.merge(_load_attributes(folder, kind, attr, ids), f"dataset.{kind}_attributes")
+    report.note(
+        f"dataset: {len(users)} interactions, {len(user_ids)} users, {len(item_ids)} items, "
+        f"{len(category_names)} categories"
+    )
     return InteractionDataset(
         name=name,
         user_ids=user_ids,
         item_ids=item_ids,
         category_names=category_names,
-        users=users.astype(np.int64),
-        items=items.astype(np.int64),
-        timestamps=timestamps.astype(np.float64),
-        weights=weights,
+        users=users,
+        items=items,
+        timestamps=x.timestamps.astype(np.float64),
+        weights=x.weights.astype(np.float32),
         item_categories=item_categories,
+        extras=x.decoded_extras(),
+        category_top_level=top_level,
+        side_nodes=side.nodes,
+        side_edges=side.edges,
+        preprocessing_log=report.text(),
     )
+
+
+def _load_kg(
+    folder: Path, kg: Mapping[str, Any], item_ids: np.ndarray, report: PreprocessLog
+) -> SideRelations:
+    spec = _spec(kg, "kg")
+    head = str(spec.get("head_column", "head_id"))
+    relation = str(spec.get("relation_column", "relation_id"))
+    tail = str(spec.get("tail_column", "tail_id"))
+    if not spec.get("link"):
+        raise ConfigError("dataset.kg needs 'link' (the item→entity file)")
+    link_spec = _spec(spec["link"], "kg.link")
+    item_column = str(link_spec.get("item_column", "item_id"))
+    entity_column = str(link_spec.get("entity_column", "entity_id"))
+    triples = _read(
+        folder, spec, spec.get("file"), "kg", [head, relation, tail], "knowledge-graph triples"
+    )
+    link = _read(
+        folder,
+        link_spec,
+        link_spec.get("file"),
+        "kg.link",
+        [item_column, entity_column],
+        "item→entity links",
+    )
+    relations = spec.get("relations")
+    graph = read_knowledge_graph(
+        triples,
+        link,
+        item_ids,
+        head,
+        relation,
+        tail,
+        item_column,
+        entity_column,
+        None if relations is None else [str(r) for r in relations],
+    )
+    report.note(
+        f"kg: {graph.triples} of {triples.num_rows} triples, {len(graph.relation_names)} "
+        f"relations, {link.num_rows} links, {graph.linked_items} dataset items linked, "
+        f"{len(graph.relations.nodes['entity'])} other entities"
+    )
+    return graph.relations
+
+
+def _load_attributes(
+    folder: Path, kind: str, attributes: Mapping[str, Any], ids: np.ndarray
+) -> SideRelations:
+    where = f"{kind}_attributes"
+    spec = _spec(attributes, where)
+    id_column = str(spec.get("id_column", f"{kind}_id"))
+    columns = spec.get("columns")
+    if not columns or isinstance(columns, str):
+        raise ConfigError(f"dataset.{where}.columns must list the attribute columns")
+    columns = [str(c) for c in columns]
+    table = _read(
+        folder, spec, spec.get("file"), where, [id_column, *columns], f"{kind} attributes"
+    )
+    buckets = spec.get("buckets") or {}
+    return read_attributes(table, kind, ids, id_column, columns, buckets)

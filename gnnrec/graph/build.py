@@ -10,6 +10,8 @@ import scipy.sparse as sp
 import torch
 from torch_geometric.data import HeteroData
 
+from gnnrec.data.categories import category_cooccurrence as cooccurring_categories
+from gnnrec.data.dataset import InteractionDataset, split_edge_key
 from gnnrec.data.split import Split
 
 USER, ITEM, CATEGORY = "user", "item", "category"
@@ -17,6 +19,7 @@ INTERACTS = (USER, "interacts", ITEM)
 REV_INTERACTS = (ITEM, "rev_interacts", USER)
 BELONGS_TO = (ITEM, "belongs_to", CATEGORY)
 REV_BELONGS_TO = (CATEGORY, "rev_belongs_to", ITEM)
+CO_OCCURS = (CATEGORY, "co_occurs", CATEGORY)
 
 
 @dataclass
@@ -25,7 +28,13 @@ class RecGraph:
 
     Attributes:
         hetero: PyG ``HeteroData`` with node types user, item, category and
-            edge types interacts / belongs_to and their reverses.
+            edge types interacts / belongs_to and their reverses, plus the
+            dataset's side node and edge types (knowledge-graph entities,
+            user attributes, hierarchy levels, category–category edges; a
+            side edge type ``(src, rel, dst)`` gets the reverse
+            ``(dst, rev_rel, src)`` unless it is a symmetric relation of one
+            node type) and, when asked for, train co-occurrence
+            ``(category, co_occurs, category)`` edges.
         edge_index: ``[2, num_edges]`` homogeneous edge list (both
             directions) over the node order users, items, categories.
         adjacency: ``[N, N]`` sparse CSR symmetric-normalised adjacency
@@ -90,18 +99,46 @@ def _to_torch_csr(m: sp.csr_matrix) -> torch.Tensor:
         )
 
 
-def build_graph(split: Split, include_categories: bool = False) -> RecGraph:
+def _edges(matrix: sp.spmatrix) -> np.ndarray:
+    coo = matrix.tocoo()
+    return np.vstack([coo.row, coo.col]).astype(np.int64)
+
+
+def _add_side_relations(hetero: HeteroData, ds: InteractionDataset) -> None:
+    """The dataset's side node and edge types, each edge type with its reverse."""
+    for node_type, names in ds.side_nodes.items():
+        hetero[node_type].num_nodes = len(names)
+    for key, matrix in ds.side_edges.items():
+        src, rel, dst = split_edge_key(key)
+        edges = _edges(matrix)
+        hetero[src, rel, dst].edge_index = torch.from_numpy(edges)
+        symmetric = src == dst and (matrix != matrix.T).nnz == 0
+        if not symmetric:
+            hetero[dst, f"rev_{rel}", src].edge_index = torch.from_numpy(edges[::-1].copy())
+
+
+def build_graph(
+    split: Split,
+    include_categories: bool = False,
+    side_relations: bool = True,
+    category_cooccurrence: int | None = None,
+) -> RecGraph:
     """Build the user–item–category graph of a split's TRAIN interactions.
 
     Validation and test interactions never enter the graph. Item–category
     edges come from the dataset's item→category map (they are side
-    information, not interactions).
+    information, not interactions); so do the side relations.
 
     Args:
         split: the split whose train part makes the user–item edges.
         include_categories: put category nodes into the homogeneous
             ``edge_index`` / ``adjacency`` (the heterogeneous graph always
             has them).
+        side_relations: add the dataset's side node and edge types to
+            ``hetero`` (the homogeneous graph never has them).
+        category_cooccurrence: add ``(category, co_occurs, category)`` edges
+            between categories that at least this many users both have in
+            their TRAIN interactions (None: none).
     """
     ds = split.dataset
     train = split.user_item_matrix("train").tocoo()
@@ -118,6 +155,13 @@ def build_graph(split: Split, include_categories: bool = False) -> RecGraph:
     hetero[REV_INTERACTS].edge_index = torch.from_numpy(ui[::-1].copy())
     hetero[BELONGS_TO].edge_index = torch.from_numpy(ic)
     hetero[REV_BELONGS_TO].edge_index = torch.from_numpy(ic[::-1].copy())
+    if side_relations:
+        _add_side_relations(hetero, split.dataset)
+    if category_cooccurrence is not None:
+        together = cooccurring_categories(
+            split.user_item_matrix("train"), ds.item_categories, int(category_cooccurrence)
+        )
+        hetero[CO_OCCURS].edge_index = torch.from_numpy(_edges(together))
 
     pieces = [np.vstack([ui[0], ui[1] + num_u])]
     num_nodes = num_u + num_i
