@@ -178,7 +178,7 @@ class _Truth:
 
 
 def _binary(m: sp.spmatrix) -> sp.csr_matrix:
-    m = sp.csr_matrix(m)
+    m = sp.csr_matrix(m, dtype=np.float64)
     m.eliminate_zeros()
     m.data[:] = 1.0
     return m

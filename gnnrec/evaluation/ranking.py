@@ -110,7 +110,8 @@ def topk_with_ties(scores: Tensor, k: int, tie_block_rows: int | None = None) ->
     of the rows), which bounds the extra memory to about 3 bytes per score.
 
     Args:
-        scores: ``[B, I]`` float scores; must not contain NaN.
+        scores: ``[B, I]`` float scores; a NaN outside the masked entries
+            raises :class:`FloatingPointError`.
         k: list length (at most ``I``).
         tie_block_rows: rows re-selected at once on the tie path.
 
@@ -119,6 +120,9 @@ def topk_with_ties(scores: Tensor, k: int, tie_block_rows: int | None = None) ->
     """
     k = min(k, scores.shape[1])
     values, index = torch.topk(scores, k, dim=1, sorted=True)
+    # torch.topk ranks NaN above every number, so one look at the first column finds any.
+    if values.numel() and torch.isnan(values[:, 0]).any():
+        raise FloatingPointError("the model produced NaN scores")
     kth = values[:, -1:]
     # At least k items score >= the K-th value; more than k means a boundary tie.
     ambiguous = ((scores >= kth).sum(1) > k).nonzero().squeeze(1)
