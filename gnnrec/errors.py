@@ -61,7 +61,7 @@ class SplitError(DataError):
 def users_without_training(method: str, raw_user_ids: list[str], count: int) -> SplitError:
     """The error for a split that leaves ``count`` users (examples ``raw_user_ids``)
     with validation or test interactions but none in train."""
-    shown = ", ".join(repr(u) for u in raw_user_ids[:5])
+    shown = ", ".join(repr(str(u)) for u in raw_user_ids[:5])
     more = f" and {count - 5} more" if count > 5 else ""
     return SplitError(
         f"split '{method}' leaves {count} user(s) with no training interactions "

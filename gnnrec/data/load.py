@@ -41,6 +41,7 @@ from gnnrec.data.preprocess import (
     deduplicate,
     drop_items,
     filter_rating,
+    kcore_filter,
     reindex,
     sort_interactions,
     weight_behaviors,
@@ -453,7 +454,7 @@ def load_dataset(
             has = items_with_labels(pairs, len(x.item_ids))
             x = drop_items(x, has, "items without category (drop)", report)
     if core is not None:
-        x = kcore(x, core[0], core[1], report)
+        x = kcore_filter(x, core[0], core[1], report)
 
     users, user_ids, _ = reindex(x.users, x.user_ids)
     items, item_ids, item_map = reindex(x.items, x.item_ids)

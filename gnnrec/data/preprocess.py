@@ -186,7 +186,7 @@ def drop_items(
     return _apply(x, keep_item[x.items], step, report)
 
 
-def kcore(x: Interactions, user_k: int, item_k: int, report: PreprocessLog) -> Interactions:
+def kcore_filter(x: Interactions, user_k: int, item_k: int, report: PreprocessLog) -> Interactions:
     """Repeatedly drop users with fewer than ``user_k`` and items with fewer than
     ``item_k`` interactions until every remaining user and item has enough.
 

@@ -599,6 +599,25 @@ def to_float(table: Table, column: str, what: str = "a number") -> np.ndarray:
     return values
 
 
+def _iso_micros(text: pa.Array) -> np.ndarray:
+    """ISO-8601 dates as microseconds since the epoch; no zone offset means UTC."""
+    zoned = np.asarray(pc.match_substring_regex(text, r"(Z|[+-]\d\d:?\d\d)$"))
+    micros = np.empty(len(text), dtype=np.int64)
+    for mask, zone in ((zoned, "UTC"), (~zoned, None)):
+        if mask.any():
+            part = pc.cast(text.filter(pa.array(mask)), pa.timestamp("us", tz=zone))
+            micros[mask] = np.asarray(pc.cast(part, pa.int64()))
+    return micros
+
+
+def _parses_iso(part: pa.Array) -> bool:
+    try:
+        _iso_micros(part)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
 def to_timestamps(table: Table, column: str, fmt: str | None = None) -> np.ndarray:
     """A timestamp column as float64 seconds.
 
@@ -635,17 +654,14 @@ def to_timestamps(table: Table, column: str, fmt: str | None = None) -> np.ndarr
         return np.asarray(pc.cast(text, pa.float64()))
     except pa.ArrowInvalid:
         pass
-    for zone in (None, "UTC"):
-        try:
-            stamps = pc.cast(text, pa.timestamp("us", tz=zone))
-        except pa.ArrowInvalid:
-            continue
-        return np.asarray(pc.cast(stamps, pa.int64()), dtype=np.float64) / 1e6
-    naive, aware = _casts(pa.timestamp("us")), _casts(pa.timestamp("us", tz="UTC"))
-    number = _casts(pa.float64())
-    row = max(
-        _first_failure(text, naive), _first_failure(text, aware), _first_failure(text, number)
-    )
+    try:
+        return _iso_micros(text).astype(np.float64) / 1e6
+    except pa.ArrowInvalid:
+        pass
+    if _casts(pa.float64())(text.slice(0, 1)):  # a numeric column: report the first non-number
+        row = _first_failure(text, _casts(pa.float64()))
+    else:
+        row = _first_failure(text, _parses_iso)
     raise table.error(
         f"expected a timestamp (a number or an ISO-8601 date such as {_EXAMPLE_DATE}; "
         f"set timestamp_format for other layouts), found {col[row].as_py()!r}",
