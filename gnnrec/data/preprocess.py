@@ -144,7 +144,12 @@ def weight_behaviors(
 
 def sort_interactions(x: Interactions) -> Interactions:
     """Order by user, then timestamp, then source row (the order every split relies on)."""
-    return x.take(np.lexsort((x.rows, x.timestamps, x.users)))
+    if len(x.rows) > 1 and not np.all(x.rows[1:] > x.rows[:-1]):
+        return x.take(np.lexsort((x.rows, x.timestamps, x.users)))
+    # Rows are in file order, so two stable sorts give the same order as the
+    # three-key lexsort in a fraction of the time.
+    order = np.argsort(x.timestamps, kind="stable")
+    return x.take(order[np.argsort(x.users[order], kind="stable")])
 
 
 def deduplicate(x: Interactions, how: str, report: PreprocessLog) -> Interactions:
