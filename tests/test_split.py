@@ -275,7 +275,7 @@ def test_load_split_locates_rows_that_match_nothing(tmp_path: Path) -> None:
     with pytest.raises(DataError) as err:
         load_split(tmp_path, ds)
     assert err.value.line == 3
-    assert "'u9'" in str(err.value) and "match no interaction" in str(err.value)
+    assert "'u9'" in str(err.value) and "matches no interaction" in str(err.value)
 
 
 def test_load_split_needs_split_json(tmp_path: Path) -> None:
@@ -290,7 +290,7 @@ def test_predefined_folder_without_timestamps(tmp_path: Path) -> None:
     (tmp_path / "test.tsv").write_text("user_id\titem_id\nu0\ti2\nu1\ti1\n")
     assert parts(predefined_split(ds, folder=tmp_path)) == [[0, 1, 3], [], [2, 4]]
     (tmp_path / "test.tsv").write_text("user_id\titem_id\nu0\ti2\n")
-    with pytest.raises(DataError, match="1 of 5 interactions in no part"):
+    with pytest.raises(DataError, match=r"4 rows for the 5 interactions .* user 'u1', item 'i1'"):
         predefined_split(ds, folder=tmp_path)
 
 
@@ -383,3 +383,18 @@ def test_per_user_splits_are_leak_free_partitions(rows, seed) -> None:
         if split.method.startswith(("temporal_per_user", "random_per_user", "leave_one_out")):
             assert set(ds.users[split.train].tolist()) == set(users)
         check_split(split)
+
+
+def test_load_split_refuses_repeated_and_retimed_rows(tmp_path: Path) -> None:
+    ds = user_log([3, 3])
+    temporal_split(ds).save(tmp_path)
+    train = (tmp_path / "train.tsv").read_text().splitlines()
+    # Line 2 copied to line 4: the interaction is listed more often than the dataset holds it.
+    (tmp_path / "train.tsv").write_text("\n".join([*train, train[1]]) + "\n")
+    with pytest.raises(DataError, match="repeats one more often") as err:
+        load_split(tmp_path, ds)
+    assert err.value.line == 4
+    # A known pair at a time the dataset does not have.
+    (tmp_path / "train.tsv").write_text("\n".join([*train[:-1], "u1\ti0\t7"]) + "\n")
+    with pytest.raises(DataError, match="matches no interaction"):
+        load_split(tmp_path, ds)
