@@ -751,12 +751,11 @@ def _match_files(
         differ |= row_t[row_order][:m] != ds_t[ds_order][:m]
     if len(a_key) != len(b_key) or differ.any():
         j = int(np.argmax(differ)) if differ.any() else m
-        row_smaller = j < len(a_key) and (
-            j >= len(b_key)
-            or (a_key[j], row_t[row_order[j]] if with_time else 0)
-            < (b_key[j], ds_t[ds_order[j]] if with_time else 0)
+        # Name the row when it sorts first, or when only its timestamp differs.
+        row_first = j < len(a_key) and (
+            j >= len(b_key) or a_key[j] == b_key[j] or a_key[j] < b_key[j]
         )
-        if row_smaller:
+        if row_first:
             row = int(row_order[j])
             p = int(np.concatenate(parts)[row])
             offset = sum(len(k) for k in keys[:p])
