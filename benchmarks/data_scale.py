@@ -114,7 +114,8 @@ def markdown(report: dict) -> str:
         "",
         f"Machine: {report['machine']}; {report['cpus']} CPUs. Filters: rating >= "
         f"{report['min_rating']}, {report['kcore']}-core. Each phase is a fresh process; "
-        "peak = its maximum resident memory.",
+        "peak = its maximum resident memory. Splits include their leakage check. "
+        "Timings on a shared 2-core machine vary by up to 2x between runs.",
         "",
         "| rows | log MB | read s | read peak MB | load+filter s | splits s (temporal / random "
         "/ loo / global) | pipeline peak MB | kept interactions | cache cold s | cache warm s "

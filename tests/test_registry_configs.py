@@ -24,6 +24,17 @@ ML_RATINGS_DAT = "1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::97829
 ML_RATINGS_CSV = (
     "userId,movieId,rating,timestamp\n1,2,3.5,1112486027\n1,29,4.0,1112484676\n2,2,5.0,1112484819\n"
 )
+ML_MOVIES_DAT = (
+    "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n"
+    "661::James and the Giant Peach (1996)::Animation|Children's|Musical\n"
+    "3::Caf\u00e9 Society: A Story (1995)::Comedy\n"
+)
+ML_MOVIES_CSV = (
+    "movieId,title,genres\n"
+    '2,"Jumanji, The (1995)",Adventure|Children\n'
+    '29,"City of Lost Children, The (1995)",Adventure|Drama\n'
+    "50,Unrated (1995),(no genres listed)\n"
+)
 LIGHTGCN_TRAIN = "0 0 1 2\n1 1 3\n"
 LIGHTGCN_TEST = "0 3\n1 0\n"
 AMAZON_CSV = (
@@ -46,8 +57,10 @@ def fixture_files(name: str, folder: Path) -> None:
     """Tiny files in the layout of dataset ``name``'s real files."""
     if name == "ml-1m":
         (folder / "ratings.dat").write_text(ML_RATINGS_DAT)
+        (folder / "movies.dat").write_bytes(ML_MOVIES_DAT.encode("latin-1"))
     elif name in ("ml-20m", "ml-25m"):
         (folder / "ratings.csv").write_text(ML_RATINGS_CSV)
+        (folder / "movies.csv").write_text(ML_MOVIES_CSV)
     elif name in ("gowalla", "yelp2018", "amazon-book"):
         (folder / "train.txt").write_text(LIGHTGCN_TRAIN)
         (folder / "test.txt").write_text(LIGHTGCN_TEST)
@@ -78,11 +91,16 @@ def test_registered_config_loads_its_format(name: str, tmp_path: Path) -> None:
     ds = load_dataset(**{**cfg, "root": str(tmp_path)})
     assert ds.num_interactions > 0
     if name == "ml-1m":
-        # ratings >= 4: (1, 1193, 5) and (2, 1193, 4)
+        # ratings >= 4: (1, 1193, 5) and (2, 1193, 4); 1193 is a Drama.
         assert sorted(zip(ds.user_ids[ds.users], ds.item_ids[ds.items], strict=True)) == [
             ("1", "1193"),
             ("2", "1193"),
         ]
+        assert ds.category_names.tolist() == ["Drama"]
+    if name in ("ml-20m", "ml-25m"):
+        # ratings >= 4: items 29 (Adventure|Drama) and 2 (Adventure|Children).
+        assert sorted(ds.item_ids.tolist()) == ["2", "29"]
+        assert sorted(ds.category_names.tolist()) == ["Adventure", "Children", "Drama"]
     if name in ("gowalla", "yelp2018", "amazon-book"):
         split = predefined_split(ds)
         assert split.counts() == {"train": 5, "valid": 0, "test": 2}
