@@ -21,6 +21,13 @@ def shared_data_dir() -> Path:
     return Path(env) if env else REPO.parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never read or write the user's ~/.cache/gnnrec (subprocesses inherit it)."""
+    if "GNNREC_CACHE" not in os.environ:
+        os.environ["GNNREC_CACHE"] = str(tmp_path_factory.mktemp("gnnrec-cache"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skip_gpu = pytest.mark.skip(reason="needs CUDA")
     for item in items:

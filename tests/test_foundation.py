@@ -190,3 +190,16 @@ def test_trainer_restores_best_epoch_weights(tiny_dataset):
     best = max(row["valid/recall@4"] for row in fit.history)
     assert fit.best_value == best
     assert ev.evaluate(model.scorer(), "valid").metrics["valid/recall@4"] == best
+
+
+def test_empty_validation_trains_all_epochs_without_early_stopping(tiny_dataset, caplog):
+    split = temporal_split(tiny_dataset, (0.8, 0.0, 0.2))
+    assert len(split.valid) == 0
+    model = MF.from_graph(build_graph(split), embedding_dim=4)
+    users = torch.from_numpy(tiny_dataset.users[split.train])
+    items = torch.from_numpy(tiny_dataset.items[split.train])
+    fit = Trainer(epochs=3, patience=1, progress=False).fit(
+        model, Evaluator(split, ks=[4]), users, items, torch.Generator().manual_seed(0)
+    )
+    assert (fit.epochs_run, fit.best_epoch) == (3, 3)
+    assert "validation part is empty" in caplog.text

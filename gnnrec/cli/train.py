@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gnnrec.data.dataset import InteractionDataset
+from gnnrec.data.registry import prepare_dataset
 from gnnrec.data.split import Split
 from gnnrec.errors import ConfigError, GnnrecError
 from gnnrec.evaluation.evaluator import Evaluator
@@ -71,6 +72,23 @@ def build_model(cfg: DictConfig, split: Split, device: torch.device) -> Recommen
         {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k not in RUNNER_KEYS}
     )
     return _instantiate(params, "model", graph=graph).to(device)
+
+
+DATASET_LOADERS = ("gnnrec.data.load_dataset", "gnnrec.data.load.load_dataset")
+
+
+def load_data(cfg: DictConfig) -> InteractionDataset:
+    """The run's dataset: registered downloads and the processed-data cache for
+    configs of :func:`gnnrec.data.load_dataset`, plain instantiation otherwise."""
+    spec = OmegaConf.to_container(cfg.dataset, resolve=True)
+    if spec.get("_target_") in DATASET_LOADERS:
+        return prepare_dataset(
+            spec,
+            cache=bool(cfg.get("cache", True)),
+            cache_dir=cfg.get("cache_dir"),
+            download=bool(cfg.get("download", True)),
+        )
+    return _instantiate(cfg.dataset, "dataset")
 
 
 def _epoch_line(epoch: int, row: dict[str, float], monitor: str) -> str:
@@ -156,7 +174,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     logger.start(OmegaConf.to_container(cfg, resolve=True))
     failed = True
     try:
-        dataset: InteractionDataset = _instantiate(cfg.dataset, "dataset")
+        dataset = load_data(cfg)
         log.info("%s", dataset)
         split: Split = _instantiate(cfg.split, "split", dataset=dataset)
         log.info("split %s: %s", split.method, split.counts())

@@ -75,6 +75,13 @@ class Trainer:
         """Train ``model`` in place and leave it with its best validation weights."""
         device = train_users.device
         monitor_key = f"valid/{self.monitor}"
+        validate = len(evaluator.split.valid) > 0
+        if not validate:
+            log.warning(
+                "the validation part is empty: training all %d epochs without early "
+                "stopping and keeping the last weights",
+                self.epochs,
+            )
         if not model.trainable:
             result = evaluator.evaluate(model.scorer(), "valid").metrics
             if on_epoch:
@@ -124,7 +131,7 @@ class Trainer:
                 )
             row["train/epoch_time_s"] = time.perf_counter() - t0
             stop = False
-            if epoch % self.eval_every == 0 or epoch == self.epochs:
+            if validate and (epoch % self.eval_every == 0 or epoch == self.epochs):
                 model.eval()
                 row.update(evaluator.evaluate(model.scorer(), "valid").metrics)
                 if monitor_key not in row:
@@ -156,8 +163,8 @@ class Trainer:
         stopper.restore(model)
         model.eval()
         return FitResult(
-            best_epoch=stopper.best_epoch,
-            best_value=stopper.best,
+            best_epoch=stopper.best_epoch if validate else epoch,
+            best_value=stopper.best if validate else math.nan,
             epochs_run=epoch,
             history=history,
             train_time_s=time.perf_counter() - start,
