@@ -101,6 +101,8 @@ def test_lightgcn_layer_weights():
     assert torch.allclose(torch.cat([u, i]), model.embedding.weight)
     with pytest.raises(ValueError, match="alpha needs 2 weights"):
         LightGCN(a, 1, 1, num_layers=1, alpha=[1.0])
+    with pytest.raises(ValueError, match="num_layers must be an integer >= 0, got 'x'"):
+        LightGCN(a, 1, 1, num_layers="x")
 
 
 def test_gat_and_mf_shapes_and_gradients(tiny_dataset):
@@ -203,3 +205,17 @@ def test_empty_validation_trains_all_epochs_without_early_stopping(tiny_dataset,
     )
     assert (fit.epochs_run, fit.best_epoch) == (3, 3)
     assert "validation part is empty" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"lr": "fast"}, "train.lr must be a positive number, got 'fast'"),
+        ({"epochs": 0}, "train.epochs must be a positive number, got 0"),
+        ({"reg_weight": -1.0}, "train.reg_weight must be >= 0, got -1.0"),
+    ],
+)
+def test_trainer_options_are_checked(kwargs, message):
+    with pytest.raises(ConfigError) as err:
+        Trainer(**kwargs)
+    assert str(err.value) == message

@@ -50,6 +50,13 @@ class Recommender(nn.Module):
         return score
 
 
+def check_int(name: str, value: object, minimum: int = 1) -> int:
+    """Validate an integer hyper-parameter (configs may pass strings by mistake)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
 def split_nodes(x: Tensor, num_users: int, num_items: int) -> tuple[Tensor, Tensor]:
     """Users and items of a node matrix ordered users, items(, categories)."""
     return x[:num_users], x[num_users : num_users + num_items]

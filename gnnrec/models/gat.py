@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import GATv2Conv
 
 from gnnrec.graph.build import RecGraph
-from gnnrec.models.base import Recommender, split_nodes
+from gnnrec.models.base import Recommender, check_int, split_nodes
 
 
 class GATRec(Recommender):
@@ -55,6 +55,9 @@ class GATRec(Recommender):
         init_std: float = 0.1,
     ) -> None:
         super().__init__()
+        check_int("embedding_dim", embedding_dim)
+        check_int("num_layers", num_layers)
+        check_int("heads", heads)
         if embedding_dim % heads:
             raise ValueError(f"embedding_dim {embedding_dim} is not divisible by heads {heads}")
         self.num_users, self.num_items = num_users, num_items

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from gnnrec.graph.build import RecGraph
-from gnnrec.models.base import Recommender, split_nodes
+from gnnrec.models.base import Recommender, check_int, split_nodes
 
 
 class LightGCN(Recommender):
@@ -51,6 +51,8 @@ class LightGCN(Recommender):
         init_std: float = 0.1,
     ) -> None:
         super().__init__()
+        check_int("embedding_dim", embedding_dim)
+        check_int("num_layers", num_layers, minimum=0)
         self.num_users, self.num_items = num_users, num_items
         self.num_layers = num_layers
         self.init_std = init_std

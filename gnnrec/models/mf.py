@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from gnnrec.graph.build import RecGraph
-from gnnrec.models.base import Recommender
+from gnnrec.models.base import Recommender, check_int
 
 
 class MF(Recommender):
@@ -25,6 +25,7 @@ class MF(Recommender):
         self, num_users: int, num_items: int, embedding_dim: int = 64, init_std: float = 0.1
     ) -> None:
         super().__init__()
+        check_int("embedding_dim", embedding_dim)
         self.num_users, self.num_items = num_users, num_items
         self.init_std = init_std
         self.user_emb = nn.Embedding(num_users, embedding_dim)

@@ -63,6 +63,20 @@ class Trainer:
     monitor: str = "recall@20"
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        positive = {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "eval_every": self.eval_every,
+            "patience": self.patience,
+        }
+        for name, value in positive.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(f"train.{name} must be a positive number, got {value!r}")
+        if not isinstance(self.reg_weight, int | float) or self.reg_weight < 0:
+            raise ConfigError(f"train.reg_weight must be >= 0, got {self.reg_weight!r}")
+
     def fit(
         self,
         model: Recommender,
