@@ -259,7 +259,9 @@ def test_popularity_buckets():
 
 def test_category_share():
     # weights (2, 1, 1, 0, 0): c0 gets 2 (i0) + 1/2 (i2), c1 gets 1 (i1) + 1/2 (i2), c2 none
-    share = M.category_share(torch.tensor([2.0, 1.0, 1.0, 0.0, 0.0]), ITEM_CATS)
+    spread = M.category_spread(ITEM_CATS)
+    close(spread[2], [0.5, 0.5, 0.0])  # i2 {c0, c1} spreads its weight in halves
+    share = M.category_share(torch.tensor([2.0, 1.0, 1.0, 0.0, 0.0]), spread)
     close(share, [2.5 / 4, 1.5 / 4, 0.0])
     # weight only on an unlabelled item -> no categorised mass
-    close(M.category_share(torch.tensor([0.0, 0.0, 0.0, 3.0, 0.0]), ITEM_CATS), [0.0] * 3)
+    close(M.category_share(torch.tensor([0.0, 0.0, 0.0, 3.0, 0.0]), spread), [0.0] * 3)

@@ -298,7 +298,8 @@ class Evaluator:
         hist = sp.csr_matrix(train @ spread)
         hist = sp.diags(1.0 / np.maximum(np.asarray(hist.sum(1)).ravel(), 1e-300)) @ hist
         self._history_dist = _DeviceCSR.of(sp.csr_matrix(hist), dev, with_values=True)
-        self.interaction_share = M.category_share(self.popularity, self.item_categories)
+        self._spread = M.category_spread(self.item_categories)
+        self.interaction_share = M.category_share(self.popularity, self._spread)
         self.num_top_levels = 0
         if self.has_hierarchy:
             top = np.asarray(ds.category_top_level, dtype=np.int64)
@@ -410,16 +411,25 @@ class Evaluator:
         per_user: dict[str, list[Tensor]] = {}
         lists: list[Tensor] = []
         users_t = torch.from_numpy(users).to(self.device)
+        buffer = None
+        if getattr(scorer, "accepts_out", False) and len(users):
+            # One score block for all chunks (see gnnrec.evaluation.scorers).
+            buffer = torch.empty(
+                min(size, len(users)), self.num_items, dtype=torch.float32, device=self.device
+            )
         for start in range(0, len(users), size):
             rows = users_t[start : start + size]
-            scores = scorer(rows)
+            out = {} if buffer is None else {"out": buffer[: len(rows)]}
+            scores = scorer(rows, **out)
             if scores.shape != (len(rows), self.num_items):
                 raise ValueError(
                     f"scorer returned shape {tuple(scores.shape)}, "
                     f"expected ({len(rows)}, {self.num_items})"
                 )
-            # A private float32 copy only when needed: masking writes in place.
-            if scores.dtype != torch.float32 or not _owns_memory(scores):
+            # Masking writes in place: copy unless the block is ours (the buffer) or a
+            # fresh float32 tensor; a view could alias the scorer's own state.
+            ours = buffer is not None and scores.data_ptr() == buffer.data_ptr()
+            if scores.dtype != torch.float32 or not (ours or _owns_memory(scores)):
                 scores = scores.to(torch.float32, copy=True)
             for excluded in truth.excluded:
                 mask_items(scores, excluded.crow, excluded.col, rows)
@@ -549,7 +559,7 @@ class Evaluator:
             per_category["users"] = truth.users_per_category.astype(np.float64)
             per_category["interaction_share"] = self.interaction_share.cpu().numpy()
             for k in self.ks:
-                exposure_share = M.category_share(acc.exposure[k], self.item_categories)
+                exposure_share = M.category_share(acc.exposure[k], self._spread)
                 per_category[f"exposure_share@{k}"] = exposure_share.cpu().numpy()
                 recall_by_cat = (acc.cat_recall_sum[k] / acc.cat_recall_n[k]).cpu().numpy()
                 per_category[f"recall@{k}"] = recall_by_cat
@@ -581,7 +591,7 @@ class Evaluator:
             out[f"item_gini@{k}"] = float(M.gini_index(x))
             out[f"item_entropy@{k}"] = float(M.exposure_entropy(x))
             if self.has_categories:
-                share = M.category_share(x, self.item_categories)
+                share = M.category_share(x, self._spread)
                 kl = M.kl_divergence(self.interaction_share, share, self.calibration_alpha)
                 out[f"cat_exposure_kl@{k}"] = float(kl)
         return out
@@ -614,12 +624,12 @@ class _Accumulators:
     def add_exposure(self, k: int, rows: Tensor, topk: Tensor) -> None:
         self.exposure[k] += M.item_exposure(topk, self.ev.num_items)
         if self.slices:
-            n = self.ev.num_items
-            group = self.ev._user_group_t[rows].unsqueeze(1).expand_as(topk)
-            valid = topk >= 0
-            flat = group[valid] * n + topk[valid]
-            counts = torch.bincount(flat, minlength=self.group_exposure[k].numel())
-            self.group_exposure[k] += counts.view_as(self.group_exposure[k])
+            # One bincount over (group, item + 1); padding (-1) lands in each group's bin 0.
+            n = self.ev.num_items + 1
+            groups = len(self.ev.hist_labels)
+            flat = self.ev._user_group_t[rows].unsqueeze(1) * n + topk + 1
+            counts = torch.bincount(flat.flatten(), minlength=groups * n).view(groups, n)
+            self.group_exposure[k] += counts[:, 1:]
 
     def add_category_recall(self, k: int, recall_uc: Tensor) -> None:
         defined = ~torch.isnan(recall_uc)

@@ -103,11 +103,12 @@ def topk_with_ties(scores: Tensor, k: int, tie_block_rows: int | None = None) ->
     ``-1``; a row with fewer than ``k`` unmasked items is padded with ``-1``
     at the end.
 
-    Cost: one ``torch.topk`` and one comparison pass over ``scores``. Rows
-    whose K-th score is shared by items beyond position K (a boundary tie,
-    rare with learnt float scores, common with count-based scores) are
-    re-selected exactly, ``tie_block_rows`` rows at a time (default: a quarter
-    of the rows), which bounds the extra memory to about 3 bytes per score.
+    Cost: one ``torch.topk`` of K+1 entries; its last entry tells whether
+    the K-th score is shared by items beyond position K (a boundary tie, rare
+    with learnt float scores, common with count-based scores). Only such
+    rows are re-selected exactly, ``tie_block_rows`` rows at a time (default:
+    a quarter of the rows), which bounds the extra memory to about 3 bytes
+    per score.
 
     Args:
         scores: ``[B, I]`` float scores; a NaN outside the masked entries
@@ -118,14 +119,21 @@ def topk_with_ties(scores: Tensor, k: int, tie_block_rows: int | None = None) ->
     Returns:
         ``[B, k]`` int64 item ids, ``-1`` for padding.
     """
-    k = min(k, scores.shape[1])
-    values, index = torch.topk(scores, k, dim=1, sorted=True)
+    num_items = scores.shape[1]
+    k = min(k, num_items)
+    # One extra entry tells whether the K-th score is shared beyond position K.
+    values, index = torch.topk(scores, min(k + 1, num_items), dim=1, sorted=True)
     # torch.topk ranks NaN above every number, so one look at the first column finds any.
     if values.numel() and torch.isnan(values[:, 0]).any():
         raise FloatingPointError("the model produced NaN scores")
-    kth = values[:, -1:]
-    # At least k items score >= the K-th value; more than k means a boundary tie.
-    ambiguous = ((scores >= kth).sum(1) > k).nonzero().squeeze(1)
+    kth = values[:, k - 1 : k]
+    if values.shape[1] > k:
+        # A boundary tie at -inf needs no resolution: masked entries all become padding.
+        tied = (values[:, k] == kth[:, 0]) & (kth[:, 0] > NEG_INF)
+        ambiguous = tied.nonzero().squeeze(1)
+    else:
+        ambiguous = values.new_zeros(0, dtype=torch.long)
+    values, index = values[:, :k], index[:, :k]
     if ambiguous.numel():
         block = tie_block_rows or max(1, scores.shape[0] // 4)
         for start in range(0, ambiguous.numel(), block):

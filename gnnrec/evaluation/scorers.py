@@ -5,6 +5,13 @@ scores (:data:`gnnrec.models.base.Scorer`); a model with a custom scoring
 rule passes its own. :class:`EmbeddingScorer` covers every model that
 exposes user and item embeddings and also hands the item embeddings to the
 evaluator for the embedding-based intra-list diversity.
+
+Optional protocol: a scorer with ``accepts_out = True`` takes ``out=``, a
+``[B, num_items]`` float32 tensor to write the scores into; the evaluator
+then reuses one buffer for all chunks. On CPU this matters: a fresh
+``[chunk, num_items]`` block per chunk costs page faults that take longer
+than the matrix product itself (about 23 ms of 39 ms per 500 x 40k block on
+the 2-core benchmark machine).
 """
 
 from __future__ import annotations
@@ -53,5 +60,7 @@ class EmbeddingScorer:
     def num_items(self) -> int:
         return self.item_embeddings.shape[0]
 
-    def __call__(self, users: Tensor) -> Tensor:
-        return self._users[users] @ self._items_t
+    accepts_out = True
+
+    def __call__(self, users: Tensor, out: Tensor | None = None) -> Tensor:
+        return torch.mm(self._users[users], self._items_t, out=out)

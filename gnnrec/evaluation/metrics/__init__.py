@@ -20,6 +20,7 @@ from gnnrec.evaluation.metrics.accuracy import (
 from gnnrec.evaluation.metrics.catalog import (
     average_popularity,
     category_share,
+    category_spread,
     exposure_entropy,
     gini_index,
     item_coverage,
@@ -65,6 +66,7 @@ __all__ = [
     "category_precision",
     "category_recall",
     "category_share",
+    "category_spread",
     "cosine_distances",
     "exposure_entropy",
     "f1",

@@ -29,8 +29,8 @@ NAN = float("nan")
 
 def item_exposure(topk: Tensor, num_items: int) -> Tensor:
     """``[num_items]`` float64: the number of lists in ``topk`` each item appears in."""
-    flat = topk[topk >= 0]
-    return torch.bincount(flat, minlength=num_items).to(FLOAT)
+    # Shift by one so padding (-1) lands in bin 0, which is dropped.
+    return torch.bincount((topk + 1).flatten(), minlength=num_items + 1)[1:].to(FLOAT)
 
 
 def item_coverage(exposure: Tensor) -> Tensor:
@@ -164,15 +164,25 @@ def popularity_buckets(popularity: Tensor, quantiles: Sequence[float]) -> Tensor
     return torch.bucketize(popularity_order(popularity), edges, right=True)
 
 
-def category_share(item_weights: Tensor, item_categories: Tensor) -> Tensor:
+def category_spread(item_categories: Tensor) -> Tensor:
+    r"""``[num_items, C]`` float64 :math:`\mathbb{1}[c \in C(i)] / |C(i)|`: each
+    item's weight spread evenly over its categories (rows of uncategorised
+    items are zero). Computed once and passed to :func:`category_share`."""
+    ic = item_categories.to(FLOAT)
+    return ic / ic.sum(1, keepdim=True).clamp(min=1)
+
+
+def category_share(item_weights: Tensor, spread: Tensor) -> Tensor:
     r"""``[C]`` share of a weight per category,
     :math:`s_c = \frac{1}{Z} \sum_i w_i \, \mathbb{1}[c \in C(i)] / |C(i)|`
     (a multi-label item spreads its weight evenly; uncategorised items are
     left out). With ``item_weights`` the exposure this is the exposure share
     of each category; with the training popularity, its interaction share.
     All zeros when no weight falls on a categorised item.
+
+    Args:
+        item_weights: ``[num_items]``.
+        spread: ``[num_items, C]`` from :func:`category_spread`.
     """
-    ic = item_categories.to(FLOAT)
-    spread = ic / ic.sum(1, keepdim=True).clamp(min=1)
     mass = item_weights.to(FLOAT) @ spread
     return mass / mass.sum().clamp(min=1e-300)

@@ -111,8 +111,8 @@ def novel_items(cats: Tensor, user_categories: Tensor) -> Tensor:
     Returns:
         ``[U, K]`` bool.
     """
-    unseen = 1.0 - user_categories.to(cats.dtype)
-    return (cats * unseen.unsqueeze(1)).sum(-1) > 0
+    unseen = (1.0 - user_categories.to(cats.dtype)).unsqueeze(2)
+    return torch.bmm(cats, unseen).squeeze(2) > 0
 
 
 def category_precision(cats: Tensor, user_categories: Tensor) -> Tensor:
@@ -127,7 +127,7 @@ def category_precision(cats: Tensor, user_categories: Tensor) -> Tensor:
     list holds no categorised item. (gnnrec's definition: the category-level
     analogue of precision, measured against the training history.)
     """
-    liked = (cats * user_categories.to(cats.dtype).unsqueeze(1)).sum(-1) > 0
+    liked = torch.bmm(cats, user_categories.to(cats.dtype).unsqueeze(2)).squeeze(2) > 0
     categorised = cats.sum(-1) > 0
     n = categorised.sum(1, dtype=FLOAT)
     return (liked.sum(1, dtype=FLOAT) / n.clamp(min=1)).masked_fill(n == 0, NAN)
@@ -168,9 +168,15 @@ def category_distribution(cats: Tensor) -> Tensor:
     \mathbb{1}[c \in C(i)] / |C(i)|` (Steck 2018, :math:`p(g|i)`); rows
     without a categorised item are all zero.
     """
-    cats = cats.to(FLOAT)
-    spread = (cats / cats.sum(-1, keepdim=True).clamp(min=1)).sum(1)
-    return spread / spread.sum(1, keepdim=True).clamp(min=1e-300)
+    # Exact without a float64 copy of cats: count per item label-set size s (integers,
+    # exact in float32), then weight each count by 1/s in float64.
+    sizes = cats.sum(-1)
+    mass = torch.zeros(cats.shape[0], cats.shape[2], dtype=FLOAT, device=cats.device)
+    for s in torch.unique(sizes).tolist():
+        if s > 0:
+            with_size = (sizes == s).to(cats.dtype).unsqueeze(1)
+            mass += torch.bmm(with_size, cats).squeeze(1).to(FLOAT) / s
+    return mass / mass.sum(1, keepdim=True).clamp(min=1e-300)
 
 
 def kl_divergence(p: Tensor, q: Tensor, alpha: float = 0.01) -> Tensor:
@@ -219,6 +225,6 @@ def recall_per_category(hits: Tensor, cats: Tensor, truth_category_counts: Tenso
         cats: ``[U, K, C]`` list categories.
         truth_category_counts: ``[U, C]`` :math:`|R_u \cap I_c|`.
     """
-    found = (cats.to(FLOAT) * hits.unsqueeze(-1)).sum(1)
+    found = torch.bmm(hits.to(cats.dtype).unsqueeze(1), cats).squeeze(1).to(FLOAT)
     n = truth_category_counts.to(FLOAT)
     return (found / n.clamp(min=1)).masked_fill(n == 0, NAN)

@@ -28,6 +28,7 @@ def jaccard_distances(cats: Tensor) -> Tensor:
     Args:
         cats: ``[U, K, C]`` 0/1 list categories (zeros for padding).
     """
+    # Intersections and sizes are integers, exact in float32; the division is float64.
     inter = torch.bmm(cats, cats.transpose(1, 2)).to(FLOAT)
     sizes = cats.sum(-1).to(FLOAT)
     union = sizes.unsqueeze(2) + sizes.unsqueeze(1) - inter
