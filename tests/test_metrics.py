@@ -261,7 +261,12 @@ def test_category_share():
     # weights (2, 1, 1, 0, 0): c0 gets 2 (i0) + 1/2 (i2), c1 gets 1 (i1) + 1/2 (i2), c2 none
     spread = M.category_spread(ITEM_CATS)
     close(spread[2], [0.5, 0.5, 0.0])  # i2 {c0, c1} spreads its weight in halves
-    share = M.category_share(torch.tensor([2.0, 1.0, 1.0, 0.0, 0.0]), spread)
+    share = M.category_share(torch.tensor([2.0, 1.0, 1.0, 0.0, 0.0]), spread.T)
     close(share, [2.5 / 4, 1.5 / 4, 0.0])
     # weight only on an unlabelled item -> no categorised mass
-    close(M.category_share(torch.tensor([0.0, 0.0, 0.0, 3.0, 0.0]), spread), [0.0] * 3)
+    close(M.category_share(torch.tensor([0.0, 0.0, 0.0, 3.0, 0.0]), spread.T), [0.0] * 3)
+    # the sparse CSR form the evaluator keeps gives the same
+    close(
+        M.category_share(torch.tensor([2.0, 1.0, 1.0, 0.0, 0.0]), spread.T.to_sparse_csr()),
+        [2.5 / 4, 1.5 / 4, 0.0],
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from torch import Tensor
 from gnnrec.data.split import Split
 from gnnrec.evaluation import aggregate as A
 from gnnrec.evaluation import metrics as M
+from gnnrec.evaluation.metrics._rows import take_rows
 from gnnrec.evaluation.ranking import (
     bytes_per_user,
     chunk_size,
@@ -298,8 +300,18 @@ class Evaluator:
         hist = sp.csr_matrix(train @ spread)
         hist = sp.diags(1.0 / np.maximum(np.asarray(hist.sum(1)).ravel(), 1e-300)) @ hist
         self._history_dist = _DeviceCSR.of(sp.csr_matrix(hist), dev, with_values=True)
-        self._spread = M.category_spread(self.item_categories)
-        self.interaction_share = M.category_share(self.popularity, self._spread)
+        # Category spread transposed, [C, I] sparse: a dense float64 [I, C] copy could be large.
+        spread_t = sp.csr_matrix(spread.T)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+            self._spread_t = torch.sparse_csr_tensor(
+                torch.from_numpy(spread_t.indptr.astype(np.int64)),
+                torch.from_numpy(spread_t.indices.astype(np.int64)),
+                torch.from_numpy(spread_t.data.astype(np.float64)),
+                size=spread_t.shape,
+                check_invariants=True,
+            ).to(dev)
+        self.interaction_share = M.category_share(self.popularity, self._spread_t)
         self.num_top_levels = 0
         if self.has_hierarchy:
             top = np.asarray(ds.category_top_level, dtype=np.int64)
@@ -401,7 +413,8 @@ class Evaluator:
                     f"item_embeddings has {item_embeddings.shape[0]} rows, "
                     f"expected {self.num_items}"
                 )
-            item_embeddings = item_embeddings.to(self.device)
+            # Normalised once per evaluation; each list then only gathers rows.
+            item_embeddings = M.unit_rows(item_embeddings.to(self.device))
         truth = self._truth[part]
         users = truth.users
         k_max = min(max(self.ks), self.num_items)
@@ -484,7 +497,8 @@ class Evaluator:
                 num_far = truth.num_far[rows]
         cosine = None
         if item_embeddings is not None:
-            cosine = M.cosine_distances(item_embeddings[topk.clamp(min=0)])
+            listed = take_rows(item_embeddings, topk.clamp(min=0))
+            cosine = M.cosine_distances(listed, normalized=True)
         bucket_of = self.item_bucket[topk.clamp(min=0)]
         for k in self.ks:
             h, t, v = hits[:, :k], topk[:, :k], valid[:, :k]
@@ -559,7 +573,7 @@ class Evaluator:
             per_category["users"] = truth.users_per_category.astype(np.float64)
             per_category["interaction_share"] = self.interaction_share.cpu().numpy()
             for k in self.ks:
-                exposure_share = M.category_share(acc.exposure[k], self._spread)
+                exposure_share = M.category_share(acc.exposure[k], self._spread_t)
                 per_category[f"exposure_share@{k}"] = exposure_share.cpu().numpy()
                 recall_by_cat = (acc.cat_recall_sum[k] / acc.cat_recall_n[k]).cpu().numpy()
                 per_category[f"recall@{k}"] = recall_by_cat
@@ -591,7 +605,7 @@ class Evaluator:
             out[f"item_gini@{k}"] = float(M.gini_index(x))
             out[f"item_entropy@{k}"] = float(M.exposure_entropy(x))
             if self.has_categories:
-                share = M.category_share(x, self._spread)
+                share = M.category_share(x, self._spread_t)
                 kl = M.kl_divergence(self.interaction_share, share, self.calibration_alpha)
                 out[f"cat_exposure_kl@{k}"] = float(kl)
         return out

@@ -121,9 +121,12 @@ def topk_with_ties(scores: Tensor, k: int, tie_block_rows: int | None = None) ->
     """
     num_items = scores.shape[1]
     k = min(k, num_items)
-    # One extra entry tells whether the K-th score is shared beyond position K.
-    values, index = torch.topk(scores, min(k + 1, num_items), dim=1, sorted=True)
-    # torch.topk ranks NaN above every number, so one look at the first column finds any.
+    # One extra entry tells whether the K-th score is shared beyond position K. An
+    # unsorted top-k plus a sort of the K+1 winners is faster than a sorted top-k.
+    values, index = torch.topk(scores, min(k + 1, num_items), dim=1, sorted=False)
+    values, order = values.sort(dim=1, descending=True)
+    index = index.gather(1, order)
+    # torch.topk and sort rank NaN above every number, so one look at column 0 finds any.
     if values.numel() and torch.isnan(values[:, 0]).any():
         raise FloatingPointError("the model produced NaN scores")
     kth = values[:, k - 1 : k]

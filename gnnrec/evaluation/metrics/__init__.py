@@ -52,6 +52,7 @@ from gnnrec.evaluation.metrics.diversity import (
     intra_list_diversity_cosine,
     jaccard_distances,
     mean_pairwise,
+    unit_rows,
 )
 
 __all__ = [
@@ -92,4 +93,5 @@ __all__ = [
     "recall_per_category",
     "tail_items",
     "tail_percentage",
+    "unit_rows",
 ]

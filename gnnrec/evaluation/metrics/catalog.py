@@ -167,12 +167,12 @@ def popularity_buckets(popularity: Tensor, quantiles: Sequence[float]) -> Tensor
 def category_spread(item_categories: Tensor) -> Tensor:
     r"""``[num_items, C]`` float64 :math:`\mathbb{1}[c \in C(i)] / |C(i)|`: each
     item's weight spread evenly over its categories (rows of uncategorised
-    items are zero). Computed once and passed to :func:`category_share`."""
+    items are zero). Its transpose is the ``spread_t`` of :func:`category_share`."""
     ic = item_categories.to(FLOAT)
     return ic / ic.sum(1, keepdim=True).clamp(min=1)
 
 
-def category_share(item_weights: Tensor, spread: Tensor) -> Tensor:
+def category_share(item_weights: Tensor, spread_t: Tensor) -> Tensor:
     r"""``[C]`` share of a weight per category,
     :math:`s_c = \frac{1}{Z} \sum_i w_i \, \mathbb{1}[c \in C(i)] / |C(i)|`
     (a multi-label item spreads its weight evenly; uncategorised items are
@@ -182,7 +182,8 @@ def category_share(item_weights: Tensor, spread: Tensor) -> Tensor:
 
     Args:
         item_weights: ``[num_items]``.
-        spread: ``[num_items, C]`` from :func:`category_spread`.
+        spread_t: ``[C, num_items]`` float64, ``category_spread(...).T`` or the
+            same as a sparse CSR tensor (what the evaluator keeps).
     """
-    mass = item_weights.to(FLOAT) @ spread
+    mass = spread_t @ item_weights.to(FLOAT)
     return mass / mass.sum().clamp(min=1e-300)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from gnnrec.evaluation.metrics._rows import take_rows
 from gnnrec.evaluation.metrics.catalog import gini_index
 
 FLOAT = torch.float64
@@ -36,7 +37,7 @@ def list_categories(topk: Tensor, item_categories: Tensor) -> Tensor:
         item_categories: ``[num_items, C]`` dense 0/1 multi-hot.
     """
     valid = (topk >= 0).unsqueeze(-1)
-    return item_categories[topk.clamp(min=0)] * valid
+    return take_rows(item_categories, topk.clamp(min=0)) * valid
 
 
 def category_counts(cats: Tensor) -> Tensor:

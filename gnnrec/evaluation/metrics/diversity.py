@@ -28,14 +28,21 @@ def jaccard_distances(cats: Tensor) -> Tensor:
     Args:
         cats: ``[U, K, C]`` 0/1 list categories (zeros for padding).
     """
-    # Intersections and sizes are integers, exact in float32; the division is float64.
-    inter = torch.bmm(cats, cats.transpose(1, 2)).to(FLOAT)
-    sizes = cats.sum(-1).to(FLOAT)
+    # Intersections, unions and their difference are integers, exact in float32;
+    # only the division is float64. An empty union (two uncategorised items) gives 0/1.
+    inter = torch.bmm(cats, cats.transpose(1, 2))
+    sizes = cats.sum(-1)
     union = sizes.unsqueeze(2) + sizes.unsqueeze(1) - inter
-    return torch.where(union > 0, 1.0 - inter / union.clamp(min=1), torch.zeros_like(union))
+    return (union - inter).to(FLOAT) / union.clamp(min=1).to(FLOAT)
 
 
-def cosine_distances(emb: Tensor) -> Tensor:
+def unit_rows(emb: Tensor) -> Tensor:
+    """Rows scaled to unit L2 norm in float64 (zero rows stay zero)."""
+    e = emb.to(FLOAT)
+    return e / e.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+
+
+def cosine_distances(emb: Tensor, normalized: bool = False) -> Tensor:
     r"""``[U, K, K]`` embedding cosine distances,
     :math:`d(a, b) = 1 - \frac{e_a \cdot e_b}{\|e_a\| \|e_b\|}` (in :math:`[0, 2]`).
 
@@ -43,9 +50,10 @@ def cosine_distances(emb: Tensor) -> Tensor:
 
     Args:
         emb: ``[U, K, d]`` embeddings of the listed items (any values for padding).
+        normalized: the rows are already :func:`unit_rows` (float64); the
+            evaluator normalises the item table once instead of every list.
     """
-    e = emb.to(FLOAT)
-    e = e / e.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+    e = emb if normalized else unit_rows(emb)
     return 1.0 - torch.bmm(e, e.transpose(1, 2))
 
 
@@ -53,16 +61,21 @@ def mean_pairwise(distances: Tensor, valid: Tensor) -> Tensor:
     r"""``[U]`` mean of ``distances[u, a, b]`` over pairs :math:`a < b` of valid
     (non-padding) positions; NaN with fewer than two valid items.
 
+    Computed as :math:`(v^\top D v - \sum_a v_a D_{aa}) / 2` with the 0/1
+    validity vector :math:`v` (two batched products, no ``[U, K, K]`` mask).
+
     Args:
         distances: ``[U, K, K]`` symmetric distances.
         valid: ``[U, K]`` bool, ``topk >= 0``.
     """
-    k = valid.shape[1]
-    upper = torch.ones(k, k, dtype=torch.bool, device=valid.device).triu(1)
-    pairs = valid.unsqueeze(2) & valid.unsqueeze(1) & upper
-    n_pairs = pairs.sum((1, 2), dtype=FLOAT)
-    total = (distances.to(FLOAT) * pairs).sum((1, 2))
-    return (total / n_pairs.clamp(min=1)).masked_fill(n_pairs == 0, NAN)
+    d = distances.to(FLOAT)
+    v = valid.to(FLOAT).unsqueeze(2)
+    quadratic = torch.bmm(torch.bmm(v.transpose(1, 2), d), v).reshape(-1)
+    diagonal = (d.diagonal(dim1=1, dim2=2) * v.squeeze(2)).sum(1)
+    n = v.sum((1, 2))
+    n_pairs = n * (n - 1) / 2
+    mean = (quadratic - diagonal) / 2 / n_pairs.clamp(min=1)
+    return mean.masked_fill(n_pairs == 0, NAN)
 
 
 def intra_list_diversity(cats: Tensor, valid: Tensor) -> Tensor:
