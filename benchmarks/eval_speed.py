@@ -163,7 +163,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--users", type=int, default=30_000)
     parser.add_argument("--items", type=int, default=40_000)
-    parser.add_argument("--budget-mb", type=float, default=256.0)
+    parser.add_argument(
+        "--budget-mb", type=float, default=None, help="default: 256 on CPU, 4096 on a GPU"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--recbole-repeats", type=int, default=1)
     parser.add_argument("--reference-users", type=int, default=1000)
@@ -172,6 +174,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
     device = torch.device(args.device)
+    if args.budget_mb is None:
+        args.budget_mb = 4096.0 if device.type == "cuda" else 256.0
     started = time.perf_counter()
     load_before = os.getloadavg()
 

@@ -374,3 +374,17 @@ def test_gpu_matches_cpu(random_case):
     )
     np.testing.assert_array_equal(gpu.topk, cpu.topk)
     assert_same(cpu.metrics, gpu.metrics)
+
+
+def test_part_without_users_reports_every_key_as_nan():
+    split = hand_split()
+    no_valid = dataclasses.replace(
+        split, train=np.sort(np.concatenate([split.train, split.valid])), valid=split.valid[:0]
+    )
+    ev = Evaluator(no_valid, ks=[2])
+    valid = ev.evaluate(lambda u: SCORES[u].clone(), "valid", keep_topk=True)
+    test = ev.evaluate(lambda u: SCORES[u].clone(), "test")
+    assert {k.replace("valid/", "test/") for k in valid.metrics} == set(test.metrics)
+    assert valid.metrics["valid/users"] == 0
+    assert math.isnan(valid.metrics["valid/recall@2"])
+    assert valid.topk.shape == (0, 2)

@@ -430,7 +430,9 @@ class Evaluator:
             buffer = torch.empty(
                 min(size, len(users)), self.num_items, dtype=torch.float32, device=self.device
             )
-        for start in range(0, len(users), size):
+        # At least one (possibly empty) chunk, so that a part without users still
+        # reports every key (as NaN) rather than a different key set.
+        for start in range(0, max(len(users), 1), size):
             rows = users_t[start : start + size]
             out = {} if buffer is None else {"out": buffer[: len(rows)]}
             scores = scorer(rows, **out)
