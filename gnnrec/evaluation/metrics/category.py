@@ -36,8 +36,11 @@ def list_categories(topk: Tensor, item_categories: Tensor) -> Tensor:
         topk: ``[U, K]`` item ids, ``-1`` for padding.
         item_categories: ``[num_items, C]`` dense 0/1 multi-hot.
     """
-    valid = (topk >= 0).unsqueeze(-1)
-    return take_rows(item_categories, topk.clamp(min=0)) * valid
+    cats = take_rows(item_categories, topk.clamp(min=0))
+    padding = topk < 0
+    if padding.any():  # most lists are full: skip a pass over [U, K, C] then
+        cats[padding] = 0
+    return cats
 
 
 def category_counts(cats: Tensor) -> Tensor:
