@@ -134,3 +134,45 @@ def test_chunk_size_from_budget():
     assert large - small == 12 * 1000
     # embedding ILD adds the [K, d] gather and a second [K, K] block
     assert bytes_per_user(1000, 20, 10, emb_dim=8) - small == 8 * 20 * 8 + 21 * 20 * 20
+
+
+# ------------------------------------------------------------------ block-filtered top-k
+def test_block_filter_matches_the_reference_on_large_rows():
+    g = torch.Generator().manual_seed(4)
+    scores = torch.randn(30, 64 * 40 + 37, generator=g)  # 40 full blocks and a partial one
+    scores[0, -1] = 100.0  # the best item sits in the partial last block
+    scores[1, :] = -INF  # a user who has seen everything but a few items
+    scores[1, [5, 700, 2000]] = torch.tensor([0.1, 0.3, 0.2])
+    scores[2, ::64] = 50.0  # every block has the same maximum: the full top-k fallback
+    for k in (1, 5, 20):
+        got = topk_with_ties(scores, k).numpy()
+        np.testing.assert_array_equal(got, reference_topk(scores.numpy(), k))
+    assert topk_with_ties(scores, 3)[0, 0] == scores.shape[1] - 1
+    assert topk_with_ties(scores, 5)[1].tolist() == [700, 2000, 5, -1, -1]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 5).flatmap(
+        lambda rows: st.tuples(
+            st.lists(
+                st.lists(st.sampled_from([-INF, 0.0, 1.0, 2.0, 3.0]), min_size=29, max_size=29),
+                min_size=rows,
+                max_size=rows,
+            ),
+            st.integers(1, 4),
+            st.integers(1, 5),
+        )
+    )
+)
+def test_block_filter_with_small_blocks_and_many_ties(case):
+    from gnnrec.evaluation.ranking import _top_candidates
+
+    rows, n, block = case
+    scores = torch.tensor(rows, dtype=torch.float32)
+    values, index = _top_candidates(scores, n, block=block)
+    expected = torch.topk(scores, n, dim=1).values
+    # the n largest values exactly, and each index points at its value
+    torch.testing.assert_close(values.sort(dim=1, descending=True).values, expected)
+    torch.testing.assert_close(scores.gather(1, index), values)
+    assert all(len(set(r)) == n for r in index.tolist())  # no item twice

@@ -95,6 +95,38 @@ def _resolve_boundary_ties(scores: Tensor, kth: Tensor, k: int) -> Tensor:
     return chosen.nonzero()[:, 1].view(-1, k)
 
 
+def _top_candidates(scores: Tensor, n: int, block: int = 64) -> tuple[Tensor, Tensor]:
+    """The ``n`` largest scores of each row and their ids (unsorted), exactly.
+
+    Block filter: with the columns cut into blocks of ``block``, the ``n``
+    largest scores lie in the ``n`` blocks with the largest maxima (each of
+    those blocks holds an item at least as large as anything outside them),
+    provided the n-th and (n+1)-th largest block maxima differ, so no block
+    outside is tied with them. One max-reduction over ``scores`` and a top-k
+    over ``n * block`` candidates then replace a top-k over the full row,
+    about twice as fast on CPU. Rows where the proviso fails (ties between
+    block maxima, or fewer than n finite blocks) take a full ``torch.topk``.
+    """
+    rows, num_items = scores.shape
+    num_blocks = num_items // block
+    if num_blocks < n + 1 or scores.stride(1) != 1:
+        return torch.topk(scores, n, dim=1, sorted=False)
+    blocks = scores.as_strided((rows, num_blocks, block), (scores.stride(0), block, 1))
+    best = torch.topk(blocks.amax(-1), n + 1, dim=1, sorted=True)
+    exact = (best.values[:, n - 1] > best.values[:, n]) & (best.values[:, n - 1] > NEG_INF)
+    offsets = torch.arange(block, device=scores.device)
+    cols = (best.indices[:, :n].unsqueeze(2) * block + offsets).reshape(rows, -1)
+    if num_blocks * block < num_items:  # the last partial block is always a candidate
+        tail = torch.arange(num_blocks * block, num_items, device=scores.device)
+        cols = torch.cat([cols, tail.expand(rows, -1)], dim=1)
+    values, pos = torch.topk(scores.gather(1, cols), n, dim=1, sorted=False)
+    index = cols.gather(1, pos)
+    fallback = (~exact).nonzero().squeeze(1)
+    if fallback.numel():
+        values[fallback], index[fallback] = torch.topk(scores[fallback], n, dim=1, sorted=False)
+    return values, index
+
+
 def topk_with_ties(scores: Tensor, k: int, tie_block_rows: int | None = None) -> Tensor:
     """Top-``k`` item ids per row, ties broken by the smaller item id.
 
@@ -103,7 +135,8 @@ def topk_with_ties(scores: Tensor, k: int, tie_block_rows: int | None = None) ->
     ``-1``; a row with fewer than ``k`` unmasked items is padded with ``-1``
     at the end.
 
-    Cost: one ``torch.topk`` of K+1 entries; its last entry tells whether
+    Cost: the K+1 largest scores (one block-max pass and a top-k over the
+    best blocks, see :func:`_top_candidates`); the last of them tells whether
     the K-th score is shared by items beyond position K (a boundary tie, rare
     with learnt float scores, common with count-based scores). Only such
     rows are re-selected exactly, ``tie_block_rows`` rows at a time (default:
@@ -123,7 +156,7 @@ def topk_with_ties(scores: Tensor, k: int, tie_block_rows: int | None = None) ->
     k = min(k, num_items)
     # One extra entry tells whether the K-th score is shared beyond position K. An
     # unsorted top-k plus a sort of the K+1 winners is faster than a sorted top-k.
-    values, index = torch.topk(scores, min(k + 1, num_items), dim=1, sorted=False)
+    values, index = _top_candidates(scores, min(k + 1, num_items))
     values, order = values.sort(dim=1, descending=True)
     index = index.gather(1, order)
     # torch.topk and sort rank NaN above every number, so one look at column 0 finds any.
