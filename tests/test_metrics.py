@@ -147,6 +147,16 @@ def test_category_precision_recall_f1():
     close(M.category_f1(torch.zeros(1, dtype=torch.float64), torch.zeros(1)), [0.0])
 
 
+def test_category_distribution_with_many_labels_is_exact():
+    # one item with 17 categories and one with 1: lcm(1..17) * K exceeds 2**24, so the
+    # float64 path runs; q = (1/17 on c0..c16, plus 1 on c17) / 2
+    item_cats = torch.zeros(2, 18)
+    item_cats[0, :17] = 1.0
+    item_cats[1, 17] = 1.0
+    q = M.category_distribution(M.list_categories(torch.tensor([[0, 1]]), item_cats))
+    close(q[0], [1 / 34] * 17 + [0.5])
+
+
 def test_category_distribution_and_miscalibration():
     # List [i2, i4]: i2 spreads 1/2 to c0 and c1, i4 gives 1 to c2 -> (.25, .25, .5)
     cats = cats_of([[2, 4]])
@@ -193,9 +203,11 @@ def test_jaccard_ild():
 def test_cosine_ild():
     emb = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]]])
     valid = torch.tensor([[True, True, True, False]])
-    # d = 1 - cos: (e0,e1) 1, (e0,e2) 1 - 1/sqrt2, (e1,e2) 1 - 1/sqrt2
+    # d = 1 - cos: (e0,e1) 1, (e0,e2) 1 - 1/sqrt2, (e1,e2) 1 - 1/sqrt2; e3 is padding
     expected = (1 + 2 * (1 - 1 / math.sqrt(2))) / 3
     close(M.intra_list_diversity_cosine(emb, valid), [expected])
+    # pre-normalised rows give the same
+    close(M.intra_list_diversity_cosine(M.unit_rows(emb), valid, normalized=True), [expected])
     # a zero embedding is at distance 1 from everything
     close(M.intra_list_diversity_cosine(emb[:, [0, 3]], valid[:, :2]), [1.0])
 

@@ -132,8 +132,8 @@ def test_chunk_size_from_budget():
     small = bytes_per_user(1000, 20, 10)
     large = bytes_per_user(2000, 20, 10)
     assert large - small == 12 * 1000
-    # embedding ILD adds the [K, d] gather and a second [K, K] block
-    assert bytes_per_user(1000, 20, 10, emb_dim=8) - small == 8 * 20 * 8 + 21 * 20 * 20
+    # embedding ILD adds three float64 [K, d] blocks
+    assert bytes_per_user(1000, 20, 10, emb_dim=8) - small == 24 * 20 * 8
 
 
 # ------------------------------------------------------------------ block-filtered top-k

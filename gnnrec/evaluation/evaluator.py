@@ -497,10 +497,9 @@ class Evaluator:
                 tops = M.list_categories(topk, self.item_top)
                 far = M.novel_items(tops, self._user_top.dense(rows))
                 num_far = truth.num_far[rows]
-        cosine = None
+        listed = None
         if item_embeddings is not None:
             listed = take_rows(item_embeddings, topk.clamp(min=0))
-            cosine = M.cosine_distances(listed, normalized=True)
         bucket_of = self.item_bucket[topk.clamp(min=0)]
         for k in self.ks:
             h, t, v = hits[:, :k], topk[:, :k], valid[:, :k]
@@ -527,8 +526,10 @@ class Evaluator:
                 out[f"ild@{k}"] = M.mean_pairwise(jaccard[:, :k, :k], v)
                 out[f"miscalibration@{k}"] = M.miscalibration(c, history, self.calibration_alpha)
                 acc.add_category_recall(k, M.recall_per_category(h, c, truth_cats))
-            if cosine is not None:
-                out[f"ild_cos@{k}"] = M.mean_pairwise(cosine[:, :k, :k], v)
+            if listed is not None:
+                out[f"ild_cos@{k}"] = M.intra_list_diversity_cosine(
+                    listed[:, :k], v, normalized=True
+                )
             out[f"avg_pop@{k}"] = M.average_popularity(t, self.popularity)
             out[f"tail_pct@{k}"] = M.tail_percentage(t, self.is_tail)
             out[f"novelty@{k}"] = M.novelty(t, self.popularity, self.num_users)

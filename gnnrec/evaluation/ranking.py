@@ -205,22 +205,21 @@ def bytes_per_user(
     - ``[B, K, C]``: list categories, their share-normalised copy and the
       new-category product (3 float32): 12 per (K, C); plus top-level
       categories ``[B, K, T]`` likewise;
-    - ``[B, K, K]``: category intersections, unions, distances (float32),
-      their float64 sum and the pair mask: 21 per K², doubled when the
-      embedding ILD runs;
-    - ``[B, K, d]``: gathered item embeddings and their normalised copy;
+    - ``[B, K, K]``: category intersections, unions and their difference
+      (float32) and the float64 distances: 21 per K² (a rounded-up count);
+    - ``[B, K, d]``: the gathered unit item embeddings, their masked copy and
+      squares (float64): 24 per (K, d);
     - ``[B, C]``: about 12 float64 user-by-category blocks (train and test
       categories, calibration distributions, per-category recall): 96 per C;
     - ``[B, K]`` and ``[B]``: hits, masks, discounts and per-user metric
       values for every K and slice: a generous 256 per K plus 64 per group.
     """
-    kk = 21 * k * k * (2 if emb_dim else 1)
     return (
         12 * num_items
         + 12 * k * num_categories
         + 12 * k * num_top_levels
-        + kk
-        + 8 * k * emb_dim
+        + 21 * k * k
+        + 24 * k * emb_dim
         + 96 * (num_categories + num_top_levels)
         + 256 * k
         + 64 * num_groups

@@ -47,7 +47,6 @@ from gnnrec.evaluation.metrics.category import (
     recall_per_category,
 )
 from gnnrec.evaluation.metrics.diversity import (
-    cosine_distances,
     intra_list_diversity,
     intra_list_diversity_cosine,
     jaccard_distances,
@@ -68,7 +67,6 @@ __all__ = [
     "category_recall",
     "category_share",
     "category_spread",
-    "cosine_distances",
     "exposure_entropy",
     "f1",
     "gini_index",

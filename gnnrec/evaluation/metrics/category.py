@@ -19,6 +19,8 @@ top-level ancestors; see :func:`novel_items`.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -172,14 +174,18 @@ def category_distribution(cats: Tensor) -> Tensor:
     \mathbb{1}[c \in C(i)] / |C(i)|` (Steck 2018, :math:`p(g|i)`); rows
     without a categorised item are all zero.
     """
-    # Exact without a float64 copy of cats: count per item label-set size s (integers,
-    # exact in float32), then weight each count by 1/s in float64.
+    # Exact without a float64 copy of cats: weight item i by L / |C(i)| with L the
+    # least common multiple of the label-set sizes, an integer, so one float32
+    # product is exact while the sums stay below 2**24; then divide by L in float64.
     sizes = cats.sum(-1)
-    mass = torch.zeros(cats.shape[0], cats.shape[2], dtype=FLOAT, device=cats.device)
-    for s in torch.unique(sizes).tolist():
-        if s > 0:
-            with_size = (sizes == s).to(cats.dtype).unsqueeze(1)
-            mass += torch.bmm(with_size, cats).squeeze(1).to(FLOAT) / s
+    largest = int(sizes.max()) if sizes.numel() else 0
+    lcm = math.lcm(*range(1, largest + 1)) if largest else 1
+    if lcm * cats.shape[1] < 2**24:
+        weights = torch.where(sizes > 0, lcm / sizes.clamp(min=1), 0.0).unsqueeze(1)
+        mass = torch.bmm(weights.to(cats.dtype), cats).squeeze(1).to(FLOAT) / lcm
+    else:
+        weights = torch.where(sizes > 0, 1.0 / sizes.to(FLOAT).clamp(min=1), 0.0).unsqueeze(1)
+        mass = torch.bmm(weights, cats.to(FLOAT)).squeeze(1)
     return mass / mass.sum(1, keepdim=True).clamp(min=1e-300)
 
 

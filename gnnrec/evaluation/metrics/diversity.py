@@ -6,7 +6,8 @@ r"""Intra-list diversity (ILD): mean pairwise distance of the items of a list.
 over the :math:`n` non-padding items :math:`i_1..i_n` of :math:`L_u^K`
 (Ziegler et al., WWW 2005; Smyth & McClave 2001). NaN for a list with fewer
 than two items. The distance matrices are computed once at the largest K;
-the ILD at a smaller K is :func:`mean_pairwise` of their leading block.
+the ILD at a smaller K is :func:`mean_pairwise` of their leading block. The
+embedding ILD needs no distance matrix (see :func:`intra_list_diversity_cosine`).
 """
 
 from __future__ import annotations
@@ -42,21 +43,6 @@ def unit_rows(emb: Tensor) -> Tensor:
     return e / e.norm(dim=-1, keepdim=True).clamp(min=1e-12)
 
 
-def cosine_distances(emb: Tensor, normalized: bool = False) -> Tensor:
-    r"""``[U, K, K]`` embedding cosine distances,
-    :math:`d(a, b) = 1 - \frac{e_a \cdot e_b}{\|e_a\| \|e_b\|}` (in :math:`[0, 2]`).
-
-    A zero embedding is at distance 1 from every item (cosine taken as 0).
-
-    Args:
-        emb: ``[U, K, d]`` embeddings of the listed items (any values for padding).
-        normalized: the rows are already :func:`unit_rows` (float64); the
-            evaluator normalises the item table once instead of every list.
-    """
-    e = emb if normalized else unit_rows(emb)
-    return 1.0 - torch.bmm(e, e.transpose(1, 2))
-
-
 def mean_pairwise(distances: Tensor, valid: Tensor) -> Tensor:
     r"""``[U]`` mean of ``distances[u, a, b]`` over pairs :math:`a < b` of valid
     (non-padding) positions; NaN with fewer than two valid items.
@@ -83,6 +69,27 @@ def intra_list_diversity(cats: Tensor, valid: Tensor) -> Tensor:
     return mean_pairwise(jaccard_distances(cats), valid)
 
 
-def intra_list_diversity_cosine(emb: Tensor, valid: Tensor) -> Tensor:
-    """ILD@K by embedding cosine distance (:func:`cosine_distances`)."""
-    return mean_pairwise(cosine_distances(emb), valid)
+def intra_list_diversity_cosine(emb: Tensor, valid: Tensor, normalized: bool = False) -> Tensor:
+    r"""ILD@K by embedding cosine distance :math:`d(a, b) = 1 - \cos(e_a, e_b)`
+    (in :math:`[0, 2]`; a zero embedding has cosine 0 to every item), without
+    a ``[U, K, K]`` matrix.
+
+    With unit (or zero) rows :math:`\hat e_a` and :math:`s = \sum_a \hat e_a`
+    over the valid items, :math:`\sum_{a<b} \cos(e_a, e_b) = (\|s\|^2 -
+    \sum_a \|\hat e_a\|^2)/2`, so the mean distance is :math:`1 -` that sum
+    over the :math:`n(n-1)/2` pairs (a zero embedding has cosine 0 to all).
+
+    Args:
+        emb: ``[U, K, d]`` embeddings of the listed items (any values for padding).
+        valid: ``[U, K]`` bool.
+        normalized: the rows are already :func:`unit_rows`.
+    """
+    e = emb if normalized else unit_rows(emb)
+    if not valid.all():  # most lists are full: skip a pass over [U, K, d] then
+        e = e * valid.unsqueeze(2)
+    total = e.sum(1)
+    squares = (e * e).sum((1, 2))
+    cos_sum = ((total * total).sum(1) - squares) / 2
+    n = valid.sum(1, dtype=FLOAT)
+    n_pairs = n * (n - 1) / 2
+    return (1.0 - cos_sum / n_pairs.clamp(min=1)).masked_fill(n_pairs == 0, NAN)
