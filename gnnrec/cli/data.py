@@ -21,17 +21,16 @@ import time
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from hydra import compose, initialize_config_module
 from hydra.errors import HydraException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from gnnrec.cli.common import load_data, make_split
 from gnnrec.data.dataset import InteractionDataset
 from gnnrec.data.export import export_recbole, recbole_config
-from gnnrec.data.registry import REGISTRY, is_fetched, prepare_dataset, raw_dir
+from gnnrec.data.registry import REGISTRY, is_fetched, raw_dir
 from gnnrec.data.split import Split
 from gnnrec.data.stats import category_table, dataset_stats, split_stats
 from gnnrec.errors import ConfigError, GnnrecError
@@ -52,7 +51,6 @@ OPTIONS = {
     "--cache-dir": "cache_dir",
 }
 FLAGS = {"--json": "json=true", "--no-cache": "cache=false", "--offline": "download=false"}
-_LOADERS = ("gnnrec.data.load_dataset", "gnnrec.data.load.load_dataset")
 
 USAGE = f"""usage: {PROG} [COMMAND] [OPTIONS] [key=value ...]
 
@@ -145,38 +143,12 @@ def config_names(group: str) -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def _built(node: DictConfig, what: str, **objects: Any) -> Any:
-    try:
-        return instantiate(node, _convert_="all", _partial_=True)(**objects)
-    except Exception as err:
-        cause = err.__cause__ or err
-        if isinstance(cause, GnnrecError):
-            raise cause from None
-        raise ConfigError(f"could not build the {what} from its config: {cause}") from None
-
-
 def load(cfg: DictConfig) -> tuple[InteractionDataset, float]:
     """The configured dataset (via registry and cache when it is a load_dataset
     config) and the seconds it took."""
     started = time.perf_counter()
-    try:
-        spec = OmegaConf.to_container(cfg.dataset, resolve=True)
-    except OmegaConfBaseException as err:
-        raise ConfigError(f"dataset config: {err}") from None
-    if spec.get("_target_") in _LOADERS:
-        dataset = prepare_dataset(
-            spec,
-            cache=bool(cfg.cache),
-            cache_dir=cfg.cache_dir,
-            download=bool(cfg.download),
-        )
-    else:
-        dataset = _built(cfg.dataset, "dataset")
+    dataset = load_data(cfg)
     return dataset, time.perf_counter() - started
-
-
-def make_split(cfg: DictConfig, dataset: InteractionDataset) -> Split:
-    return _built(cfg.split, "split", dataset=dataset)
 
 
 # --------------------------------------------------------------------------- commands

@@ -26,14 +26,13 @@ import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from gnnrec.cli.common import build, load_data, make_split
 from gnnrec.data.dataset import InteractionDataset
-from gnnrec.data.registry import prepare_dataset
 from gnnrec.data.split import Split
-from gnnrec.errors import ConfigError, GnnrecError
+from gnnrec.errors import GnnrecError
 from gnnrec.evaluation.evaluator import Evaluator
 from gnnrec.graph.build import build_graph
 from gnnrec.logging.base import NullLogger, RunLogger
@@ -52,18 +51,6 @@ RUNNER_KEYS = ("name", "graph")
 """Model-config keys read by the runner; every other key goes to the model."""
 
 
-def _instantiate(node: DictConfig, what: str, **objects: Any) -> Any:
-    """Build ``node``'s ``_target_``; ``objects`` (datasets, graphs) are passed
-    at call time so Hydra never tries to turn them into config."""
-    try:
-        return instantiate(node, _convert_="all", _partial_=True)(**objects)
-    except Exception as err:
-        cause = err.__cause__ or err
-        if isinstance(cause, GnnrecError):
-            raise cause from None
-        raise ConfigError(f"could not build the {what} from its config: {cause}") from None
-
-
 def build_model(cfg: DictConfig, split: Split, device: torch.device) -> Recommender:
     """The graph of the split's train part and the model over it, on ``device``."""
     graph_opts = dict(cfg.model.get("graph") or {})
@@ -71,24 +58,7 @@ def build_model(cfg: DictConfig, split: Split, device: torch.device) -> Recommen
     params = OmegaConf.create(
         {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k not in RUNNER_KEYS}
     )
-    return _instantiate(params, "model", graph=graph).to(device)
-
-
-DATASET_LOADERS = ("gnnrec.data.load_dataset", "gnnrec.data.load.load_dataset")
-
-
-def load_data(cfg: DictConfig) -> InteractionDataset:
-    """The run's dataset: registered downloads and the processed-data cache for
-    configs of :func:`gnnrec.data.load_dataset`, plain instantiation otherwise."""
-    spec = OmegaConf.to_container(cfg.dataset, resolve=True)
-    if spec.get("_target_") in DATASET_LOADERS:
-        return prepare_dataset(
-            spec,
-            cache=bool(cfg.get("cache", True)),
-            cache_dir=cfg.get("cache_dir"),
-            download=bool(cfg.get("download", True)),
-        )
-    return _instantiate(cfg.dataset, "dataset")
+    return build(params, "model", graph=graph).to(device)
 
 
 def _epoch_line(epoch: int, row: dict[str, float], monitor: str) -> str:
@@ -167,7 +137,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     device = resolve_device(str(cfg.device))
     write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
-    logger: RunLogger = _instantiate(cfg.logger, "logger") if cfg.logger else NullLogger()
+    logger: RunLogger = build(cfg.logger, "logger") if cfg.logger else NullLogger()
     if getattr(logger, "kwargs", None) is not None and logger.kwargs.get("group") is None:
         hydra_cfg = HydraConfig.get()
         logger.kwargs["group"] = sweep_group(hydra_cfg.mode, hydra_cfg.sweep.dir)
@@ -176,7 +146,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     try:
         dataset = load_data(cfg)
         log.info("%s", dataset)
-        split: Split = _instantiate(cfg.split, "split", dataset=dataset)
+        split = make_split(cfg, dataset)
         log.info("split %s: %s", split.method, split.counts())
         model = build_model(cfg, split, device)
         log.info("model %s on %s", model, device)
@@ -186,7 +156,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             device=device,
             memory_budget_mb=float(cfg.eval.memory_budget_mb),
         )
-        trainer = _instantiate(cfg.train, "trainer")
+        trainer = build(cfg.train, "trainer")
         train_idx = split.train
         users = torch.from_numpy(dataset.users[train_idx]).to(device)
         items = torch.from_numpy(dataset.items[train_idx]).to(device)

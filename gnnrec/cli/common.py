@@ -1,0 +1,53 @@
+"""What both command-line tools do the same way: build objects from config, load data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from gnnrec.data.dataset import InteractionDataset
+from gnnrec.data.registry import prepare_dataset
+from gnnrec.data.split import Split
+from gnnrec.errors import ConfigError, GnnrecError
+
+DATASET_LOADERS = ("gnnrec.data.load_dataset", "gnnrec.data.load.load_dataset")
+
+
+def build(node: DictConfig, what: str, **objects: Any) -> Any:
+    """Build ``node``'s ``_target_``; ``objects`` (datasets, graphs) are passed
+    at call time so Hydra never tries to turn them into config. Failures that
+    are not already a :class:`GnnrecError` become a :class:`ConfigError`
+    naming ``what`` was being built."""
+    try:
+        return instantiate(node, _convert_="all", _partial_=True)(**objects)
+    except Exception as err:
+        cause = err.__cause__ or err
+        if isinstance(cause, GnnrecError):
+            raise cause from None
+        raise ConfigError(f"could not build the {what} from its config: {cause}") from None
+
+
+def load_data(cfg: DictConfig) -> InteractionDataset:
+    """The configured dataset: registered downloads and the processed-data cache
+    (``cfg.cache``, ``cfg.cache_dir``, ``cfg.download``) for configs of
+    :func:`gnnrec.data.load_dataset`, plain instantiation otherwise."""
+    try:
+        spec = OmegaConf.to_container(cfg.dataset, resolve=True)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"dataset config: {err}") from None
+    if spec.get("_target_") in DATASET_LOADERS:
+        return prepare_dataset(
+            spec,
+            cache=bool(cfg.get("cache", True)),
+            cache_dir=cfg.get("cache_dir"),
+            download=bool(cfg.get("download", True)),
+        )
+    return build(cfg.dataset, "dataset")
+
+
+def make_split(cfg: DictConfig, dataset: InteractionDataset) -> Split:
+    """The configured split of ``dataset``."""
+    return build(cfg.split, "split", dataset=dataset)
