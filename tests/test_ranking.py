@@ -176,3 +176,13 @@ def test_block_filter_with_small_blocks_and_many_ties(case):
     torch.testing.assert_close(values.sort(dim=1, descending=True).values, expected)
     torch.testing.assert_close(scores.gather(1, index), values)
     assert all(len(set(r)) == n for r in index.tolist())  # no item twice
+
+
+@pytest.mark.gpu
+def test_topk_on_gpu_equals_cpu():
+    g = torch.Generator().manual_seed(9)
+    scores = torch.randint(0, 50, (64, 5000), generator=g).float()  # ties everywhere
+    scores[:8] = torch.randn(8, 5000, generator=g)  # and rows without ties (block path)
+    scores[3, :4000] = -INF
+    expected = topk_with_ties(scores, 20)
+    torch.testing.assert_close(topk_with_ties(scores.cuda(), 20).cpu(), expected)
