@@ -73,33 +73,35 @@ def _epoch_line(epoch: int, row: dict[str, float], monitor: str) -> str:
     return " | ".join(dict.fromkeys(parts))
 
 
+TABLE_METRICS = (
+    "recall", "ndcg", "precision", "hit", "mrr", "map", "f1",
+    "cc_recall", "cc_ndcg", "far_recall", "far_ndcg",
+    "cat_precision", "cat_recall", "cat_f1",
+    "cat_coverage", "cat_coverage_frac", "cat_entropy", "cat_gini", "ild", "ild_cos",
+    "miscalibration", "cat_exposure_kl",
+    "item_coverage", "item_gini", "item_entropy", "avg_pop", "tail_pct", "novelty",
+    "macro_recall_by_cat",
+)  # fmt: skip
+"""Metrics printed in the final table (slices and per-category values are in results.json)."""
+
+
 def results_table(results: dict[str, Any], ks: list[int]) -> str:
     """Final metrics as a text table: one row per metric, valid and test columns."""
-    names = [
-        "recall",
-        "ndcg",
-        "precision",
-        "hit",
-        "cc_recall",
-        "cat_coverage",
-        "cat_coverage_frac",
-        "cat_entropy",
-        "ild",
-        "item_coverage",
-    ]
+
+    def cell(key: str) -> str:
+        v = results.get(key)
+        return f"{v:>10.4f}" if isinstance(v, float) and math.isfinite(v) else f"{'-':>10}"
+
     rows = [f"{'metric':<24}{'valid':>10}{'test':>10}"]
-    for name in names:
+    for name in TABLE_METRICS:
         for k in ks:
             key = f"{name}@{k}"
-            cells = []
-            for part in ("valid", "test"):
-                v = results.get(f"{part}/{key}")
-                cells.append(
-                    f"{v:>10.4f}" if isinstance(v, float) and math.isfinite(v) else f"{'-':>10}"
-                )
-            rows.append(f"{key:<24}{''.join(cells)}")
-    share = [results.get(f"{p}/cc_users", math.nan) for p in ("valid", "test")]
-    rows.append(f"{'cc_users (share)':<24}{share[0]:>10.4f}{share[1]:>10.4f}")
+            if all(f"{part}/{key}" not in results for part in ("valid", "test")):
+                continue
+            rows.append(f"{key:<24}{cell(f'valid/{key}')}{cell(f'test/{key}')}")
+    for share in ("cc_users", "far_users"):
+        if any(f"{part}/{share}" in results for part in ("valid", "test")):
+            rows.append(f"{share + ' (share)':<24}{cell(f'valid/{share}')}{cell(f'test/{share}')}")
     return "\n".join(rows)
 
 
@@ -155,6 +157,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             ks=list(cfg.eval.ks),
             device=device,
             memory_budget_mb=float(cfg.eval.memory_budget_mb),
+            user_hist_bins=list(cfg.eval.user_hist_bins),
+            item_pop_quantiles=list(cfg.eval.item_pop_quantiles),
+            tail_ratio=float(cfg.eval.tail_ratio),
+            calibration_alpha=float(cfg.eval.calibration_alpha),
+            slice_parts=list(cfg.eval.slice_parts),
         )
         trainer = build(cfg.train, "trainer")
         train_idx = split.train
@@ -194,6 +201,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         )
         if cfg.eval.save_topk:
             save_split_and_topk(run_dir, split, test.users, test.topk)
+        if cfg.eval.save_per_user:
+            test.save_per_user(run_dir / "per_user.npz", user_ids=dataset.user_ids)
+            if test.per_category:
+                test.save_per_category(run_dir / "per_category.tsv")
         logger.log_results(results)
         write_json_atomic(run_dir / "results.json", results)
         failed = False

@@ -2,6 +2,6 @@
 
 from gnnrec.evaluation.evaluator import EvalResult, Evaluator
 from gnnrec.evaluation.ranking import topk_with_ties
-from gnnrec.evaluation.scorers import EmbeddingScorer
+from gnnrec.models.scorers import EmbeddingScorer
 
 __all__ = ["EmbeddingScorer", "EvalResult", "Evaluator", "topk_with_ties"]

@@ -397,7 +397,7 @@ class Evaluator:
             keep_topk: also return the ranked lists (``[U, max K]``).
             item_embeddings: ``[num_items, d]`` for ``ild_cos``; taken from the
                 scorer when it has ``item_embeddings``
-                (:class:`~gnnrec.evaluation.scorers.EmbeddingScorer`).
+                (:class:`~gnnrec.models.scorers.EmbeddingScorer`).
             slices: report user-group and item-bucket slices (default: whether
                 ``part`` is in ``slice_parts``).
         """
@@ -426,7 +426,7 @@ class Evaluator:
         users_t = torch.from_numpy(users).to(self.device)
         buffer = None
         if getattr(scorer, "accepts_out", False) and len(users):
-            # One score block for all chunks (see gnnrec.evaluation.scorers).
+            # One score block for all chunks (see gnnrec.models.scorers).
             buffer = torch.empty(
                 min(size, len(users)), self.num_items, dtype=torch.float32, device=self.device
             )

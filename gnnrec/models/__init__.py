@@ -5,5 +5,6 @@ from gnnrec.models.gat import GATRec
 from gnnrec.models.lightgcn import LightGCN
 from gnnrec.models.mf import MF
 from gnnrec.models.mostpop import MostPop
+from gnnrec.models.scorers import EmbeddingScorer
 
-__all__ = ["MF", "GATRec", "LightGCN", "MostPop", "Recommender", "Scorer"]
+__all__ = ["MF", "EmbeddingScorer", "GATRec", "LightGCN", "MostPop", "Recommender", "Scorer"]

@@ -7,6 +7,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from gnnrec.models.scorers import EmbeddingScorer
+
 Scorer = Callable[[Tensor], Tensor]
 """Maps ``[B]`` user ids to ``[B, num_items]`` scores (higher ranks first)."""
 
@@ -41,13 +43,13 @@ class Recommender(nn.Module):
 
     @torch.no_grad()
     def scorer(self) -> Scorer:
-        """A scoring function over all items, computed once for evaluation."""
+        """Dot-product scores over all items from one forward pass (for evaluation).
+
+        The returned :class:`~gnnrec.models.scorers.EmbeddingScorer` also
+        carries the item embeddings (used by embedding-based diversity).
+        """
         user_emb, item_emb = self()
-
-        def score(users: Tensor) -> Tensor:
-            return user_emb[users] @ item_emb.T
-
-        return score
+        return EmbeddingScorer(user_emb, item_emb, "dot")
 
 
 def check_int(name: str, value: object, minimum: int = 1) -> int:
@@ -55,6 +57,16 @@ def check_int(name: str, value: object, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def squared_norm(weight: Tensor, *rows: Tensor) -> Tensor:
+    """:math:`\\sum_r \\lVert w_r \\rVert^2` over the given rows of ``weight`` (repeats count).
+
+    Gathers with ``index_select``, whose backward (``index_add``) is
+    deterministic on multi-threaded CPUs; advanced indexing (``w[rows]``) is
+    not, and made same-seed runs differ in the last bits.
+    """
+    return torch.stack([weight.index_select(0, r).pow(2).sum() for r in rows]).sum()
 
 
 def split_nodes(x: Tensor, num_users: int, num_items: int) -> tuple[Tensor, Tensor]:

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import GATv2Conv
 
 from gnnrec.graph.build import RecGraph
-from gnnrec.models.base import Recommender, check_int, split_nodes
+from gnnrec.models.base import Recommender, check_int, split_nodes, squared_norm
 
 
 class GATRec(Recommender):
@@ -104,4 +104,4 @@ class GATRec(Recommender):
     def regularization(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
         w = self.embedding.weight
         offset = self.num_users
-        return w[users].pow(2).sum() + w[pos + offset].pow(2).sum() + w[neg + offset].pow(2).sum()
+        return squared_norm(w, users, pos + offset, neg + offset)

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from gnnrec.graph.build import RecGraph
-from gnnrec.models.base import Recommender, check_int, split_nodes
+from gnnrec.models.base import Recommender, check_int, split_nodes, squared_norm
 
 
 class LightGCN(Recommender):
@@ -88,7 +88,7 @@ class LightGCN(Recommender):
     def regularization(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
         w = self.embedding.weight
         offset = self.num_users
-        return w[users].pow(2).sum() + w[pos + offset].pow(2).sum() + w[neg + offset].pow(2).sum()
+        return squared_norm(w, users, pos + offset, neg + offset)
 
     def __repr__(self) -> str:
         return (

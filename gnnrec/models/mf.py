@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from gnnrec.graph.build import RecGraph
-from gnnrec.models.base import Recommender, check_int
+from gnnrec.models.base import Recommender, check_int, squared_norm
 
 
 class MF(Recommender):
@@ -45,10 +45,8 @@ class MF(Recommender):
         return self.user_emb.weight, self.item_emb.weight
 
     def regularization(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
-        return (
-            self.user_emb(users).pow(2).sum()
-            + self.item_emb(pos).pow(2).sum()
-            + self.item_emb(neg).pow(2).sum()
+        return squared_norm(self.user_emb.weight, users) + squared_norm(
+            self.item_emb.weight, pos, neg
         )
 
     def __repr__(self) -> str:

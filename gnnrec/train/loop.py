@@ -129,9 +129,10 @@ class Trainer:
                 users, pos = train_users[idx], train_items[idx]
                 neg = sampler.sample(users, generator)
                 user_emb, item_emb = model()
-                u = user_emb[users]
-                pos_scores = (u * item_emb[pos]).sum(-1)
-                neg_scores = (u * item_emb[neg]).sum(-1)
+                # index_select, not emb[idx]: its backward is deterministic on CPU threads
+                u = user_emb.index_select(0, users)
+                pos_scores = (u * item_emb.index_select(0, pos)).sum(-1)
+                neg_scores = (u * item_emb.index_select(0, neg)).sum(-1)
                 terms = loss_fn(pos_scores, neg_scores, model.regularization(users, pos, neg))
                 optimizer.zero_grad(set_to_none=True)
                 terms["loss"].backward()
