@@ -246,7 +246,7 @@ class Evaluator:
         split: Split,
         ks: Sequence[int] = (10, 20),
         device: torch.device | str = "cpu",
-        memory_budget_mb: float = 256.0,
+        memory_budget_mb: float = 1024.0,
         *,
         user_hist_bins: Sequence[int] = (5, 20),
         item_pop_quantiles: Sequence[float] = (0.5, 0.8),
