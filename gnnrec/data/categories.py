@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from gnnrec.data.dataset import edge_key
 from gnnrec.data.readers import Table, factorise, lookup_codes
+from gnnrec.data.sparse import binary_csr
 from gnnrec.errors import ConfigError
 
 UNKNOWN = "unknown"
@@ -350,14 +351,6 @@ class CategoryAssignment:
     side_edges: dict[str, sp.csr_matrix]
 
 
-def _binary(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
-    m = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=shape)
-    m.sum_duplicates()
-    m.data[:] = 1.0
-    m.sort_indices()
-    return m
-
-
 def _level(level: int | str, hierarchy: Hierarchy) -> int | str:
     if isinstance(level, str) and level in LEVELS:
         return level
@@ -446,7 +439,7 @@ def assign_categories(
             used_nodes = np.insert(used_nodes, pos, -1)
         items = np.concatenate([items, lonely])
         cats = np.concatenate([cats, np.full(len(lonely), pos)])
-    matrix = _binary(items, cats, (num_items, len(names)))
+    matrix = binary_csr(items, cats, (num_items, len(names)))
     if hierarchy is not None:
         top_nodes = np.where(used_nodes >= 0, hierarchy.top(np.maximum(used_nodes, 0)), -1)
         top_names = np.where(top_nodes >= 0, hierarchy.names[np.maximum(top_nodes, 0)], UNKNOWN)
@@ -503,7 +496,7 @@ def _keep_levels(
         nodes = np.unique(at)
         node_type[depth], members[depth] = f"category_l{depth}", nodes
         side_nodes[node_type[depth]] = hierarchy.names[nodes].astype(str)
-        side_edges[edge_key("item", "belongs_to", node_type[depth])] = _binary(
+        side_edges[edge_key("item", "belongs_to", node_type[depth])] = binary_csr(
             items[deep], np.searchsorted(nodes, at), (num_items, len(nodes))
         )
     for depth in range(1, hierarchy.max_depth + 1):
@@ -515,7 +508,7 @@ def _keep_levels(
         known = cols >= 0
         shape = (len(members[depth]), len(members[depth - 1]))
         key = edge_key(node_type[depth], "child_of", node_type[depth - 1])
-        side_edges[key] = _binary(rows[known], cols[known], shape)
+        side_edges[key] = binary_csr(rows[known], cols[known], shape)
 
 
 def _category_edges(
@@ -544,15 +537,15 @@ def _category_edges(
             cur, child = hierarchy.parents[cur[~hit]], child[~hit]
         r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
         c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
-        side_edges[edge_key("category", "child_of", "category")] = _binary(r, c, (n, n))
+        side_edges[edge_key("category", "child_of", "category")] = binary_csr(r, c, (n, n))
     if "siblings" in kinds:
         parent = np.where(real, hierarchy.parents[np.maximum(used_nodes, 0)], -1)
         has = parent >= 0
-        groups = _binary(np.flatnonzero(has), parent[has], (n, len(hierarchy.names)))
+        groups = binary_csr(np.flatnonzero(has), parent[has], (n, len(hierarchy.names)))
         same = (groups @ groups.T).tocsr()
         same.setdiag(0)
         same.eliminate_zeros()
-        side_edges[edge_key("category", "sibling_of", "category")] = _binary(
+        side_edges[edge_key("category", "sibling_of", "category")] = binary_csr(
             *same.nonzero(), (n, n)
         )
 

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from gnnrec.data.dataset import BASE_NODE_TYPES, edge_key, type_name
 from gnnrec.data.readers import Table, factorise, id_text, label_text, lookup_codes, to_float
+from gnnrec.data.sparse import binary_csr
 from gnnrec.errors import ConfigError
 
 ENTITY = "entity"
@@ -45,14 +46,6 @@ class SideRelations:
         for node_type, names in other.nodes.items():
             self.add_nodes(node_type, names, source)
         self.edges.update(other.edges)
-
-
-def _binary(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
-    m = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=shape)
-    m.sum_duplicates()
-    m.data[:] = 1.0
-    m.sort_indices()
-    return m
 
 
 def _first_repeat(codes: np.ndarray) -> tuple[int, int] | None:
@@ -163,7 +156,7 @@ def read_knowledge_graph(
         g = int(group[part[0]])
         s_type, d_type = type_of[bool(g & 2)], type_of[bool(g & 1)]
         key = edge_key(s_type, relation_types[g // 4], d_type)
-        side.add_edges(key, _binary(src[part], dst[part], (sizes[s_type], sizes[d_type])))
+        side.add_edges(key, binary_csr(src[part], dst[part], (sizes[s_type], sizes[d_type])))
     return KnowledgeGraph(
         side,
         triples=int(keep.sum()),
@@ -248,6 +241,6 @@ def read_attributes(
         side.add_nodes(node_type, names[used].astype(str), where)
         side.add_edges(
             edge_key(kind, f"has_{node_type}", node_type),
-            _binary(codes[use], pos[values[use]], (len(ids), len(used))),
+            binary_csr(codes[use], pos[values[use]], (len(ids), len(used))),
         )
     return side

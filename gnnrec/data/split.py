@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from gnnrec.data.dataset import InteractionDataset
 from gnnrec.data.files import write_bytes_atomic, write_delimited
 from gnnrec.data.readers import Table, lookup_codes, read_delimited, to_float
+from gnnrec.data.sparse import binary_csr
 from gnnrec.errors import ConfigError, DataError, SplitError
 
 log = logging.getLogger(__name__)
@@ -77,14 +78,7 @@ class Split:
         """``[num_users, num_items]`` binary CSR matrix of one part."""
         idx = self.part(name)
         ds = self.dataset
-        m = sp.csr_matrix(
-            (np.ones(len(idx), dtype=np.float32), (ds.users[idx], ds.items[idx])),
-            shape=(ds.num_users, ds.num_items),
-        )
-        m.sum_duplicates()
-        m.data[:] = 1.0
-        m.sort_indices()
-        return m
+        return binary_csr(ds.users[idx], ds.items[idx], (ds.num_users, ds.num_items))
 
     def counts(self) -> dict[str, int]:
         return {name: len(self.part(name)) for name in PARTS}

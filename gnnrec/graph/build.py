@@ -12,6 +12,7 @@ from torch_geometric.data import HeteroData
 
 from gnnrec.data.categories import category_cooccurrence as cooccurring_categories
 from gnnrec.data.dataset import InteractionDataset, split_edge_key
+from gnnrec.data.sparse import binary_csr
 from gnnrec.data.split import Split
 
 USER, ITEM, CATEGORY = "user", "item", "category"
@@ -70,12 +71,7 @@ def normalized_adjacency(edge_index: np.ndarray, num_nodes: int) -> sp.csr_matri
     ``edge_index`` holds both directions of every undirected edge; isolated
     nodes keep an all-zero row (their inverse degree is taken as 0).
     """
-    a = sp.csr_matrix(
-        (np.ones(edge_index.shape[1], dtype=np.float64), (edge_index[0], edge_index[1])),
-        shape=(num_nodes, num_nodes),
-    )
-    a.sum_duplicates()
-    a.data[:] = 1.0
+    a = binary_csr(edge_index[0], edge_index[1], (num_nodes, num_nodes), dtype=np.float64)
     deg = np.asarray(a.sum(axis=1)).ravel()
     inv_sqrt = np.zeros_like(deg)
     nz = deg > 0
