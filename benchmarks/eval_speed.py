@@ -195,7 +195,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=30_000)
     parser.add_argument("--items", type=int, default=40_000)
     parser.add_argument(
-        "--budget-mb", type=float, default=None, help="default: 256 on CPU, 4096 on a GPU"
+        "--budget-mb",
+        type=float,
+        default=None,
+        help="default: 1024 on CPU (the evaluator default), 4096 on a GPU",
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--recbole-repeats", type=int, default=1)
@@ -206,7 +209,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.budget_mb is None:
-        args.budget_mb = 4096.0 if device.type == "cuda" else 256.0
+        args.budget_mb = 4096.0 if device.type == "cuda" else 1024.0
     started = time.perf_counter()
     load_before = os.getloadavg()
 
