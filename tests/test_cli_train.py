@@ -221,6 +221,20 @@ def test_bad_input_is_a_located_error_without_results(tmp_path, inter, message):
     assert message in (out / "error.txt").read_text()
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("eval.ks=[0]", "gnnrec-train: error: eval: ks must be positive cut-offs, got [0]"),
+        ("+model.graph.nosuch=1", "gnnrec-train: error: model.graph: "),
+        ("train.lr=fast", "gnnrec-train: error: train.lr must be a positive number, got 'fast'"),
+    ],
+)
+def test_bad_options_are_config_errors(tmp_path, override, message):
+    proc = gnnrec_train(override, "logger=none", "hydra.run.dir=out", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_missing_dataset_folder(tmp_path):
     proc = gnnrec_train(
         "dataset.root=/no/such/folder",
@@ -230,5 +244,8 @@ def test_missing_dataset_folder(tmp_path):
         check=False,
     )
     assert proc.returncode == 2
-    assert "/no/such/folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert (
+        "/no/such/folder: dataset folder not found; looked there for ml-100k.inter" in proc.stderr
+    )
+    assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out" / "results.json").exists()

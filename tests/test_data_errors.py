@@ -160,8 +160,8 @@ def test_missing_dataset_folder(tmp_path: Path) -> None:
             "x", {"file": "a.csv", "columns": {"user": "u", "item": "i"}}, root=tmp_path / "no"
         )
     assert str(caught.value) == (
-        f"{tmp_path / 'no'}: dataset folder not found (set dataset.root, or GNNREC_SHARED_DATA "
-        "for the shared datasets)"
+        f"{tmp_path / 'no'}: dataset folder not found; looked there for a.csv (set "
+        "dataset.root, or GNNREC_SHARED_DATA for the shared datasets)"
     )
 
 

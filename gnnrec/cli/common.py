@@ -30,6 +30,16 @@ def build(node: DictConfig, what: str, **objects: Any) -> Any:
         raise ConfigError(f"could not build the {what} from its config: {cause}") from None
 
 
+def checked(what: str, factory: Any, *args: Any, **kwargs: Any) -> Any:
+    """``factory(*args, **kwargs)``, with the library's argument checks
+    (``ValueError``/``TypeError``) reported as a :class:`ConfigError` naming
+    the config group ``what``."""
+    try:
+        return factory(*args, **kwargs)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{what}: {err}") from None
+
+
 def load_data(cfg: DictConfig) -> InteractionDataset:
     """The configured dataset: registered downloads and the processed-data cache
     (``cfg.cache``, ``cfg.cache_dir``, ``cfg.download``) for configs of

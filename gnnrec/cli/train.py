@@ -29,7 +29,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from gnnrec.cli.common import build, load_data, make_split
+from gnnrec.cli.common import build, checked, load_data, make_split
 from gnnrec.data.dataset import InteractionDataset
 from gnnrec.data.split import Split
 from gnnrec.errors import GnnrecError
@@ -54,7 +54,7 @@ RUNNER_KEYS = ("name", "graph")
 def build_model(cfg: DictConfig, split: Split, device: torch.device) -> Recommender:
     """The graph of the split's train part and the model over it, on ``device``."""
     graph_opts = dict(cfg.model.get("graph") or {})
-    graph = build_graph(split, **graph_opts).to(device)
+    graph = checked("model.graph", build_graph, split, **graph_opts).to(device)
     params = OmegaConf.create(
         {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k not in RUNNER_KEYS}
     )
@@ -152,7 +152,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         log.info("split %s: %s", split.method, split.counts())
         model = build_model(cfg, split, device)
         log.info("model %s on %s", model, device)
-        evaluator = Evaluator(
+        evaluator = checked(
+            "eval",
+            Evaluator,
             split,
             ks=list(cfg.eval.ks),
             device=device,

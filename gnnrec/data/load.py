@@ -351,13 +351,14 @@ def load_dataset(
         ConfigError: an unknown or inconsistent option.
     """
     folder = dataset_folder(name, root)
+    spec = _spec(interactions, "interactions")
     if not folder.is_dir():
+        wanted = ", ".join(str(f) for f in _interaction_files(spec).values())
         raise DataError(
-            "dataset folder not found (set dataset.root, or GNNREC_SHARED_DATA for the "
-            "shared datasets)",
+            f"dataset folder not found; looked there for {wanted} (set dataset.root, or "
+            "GNNREC_SHARED_DATA for the shared datasets)",
             folder,
         )
-    spec = _spec(interactions, "interactions")
     columns = {str(k): v for k, v in dict(spec.get("columns") or {}).items()}
     if _format(spec, str(next(iter(_interaction_files(spec).values()))), "interactions") == (
         "lightgcn"
