@@ -58,6 +58,24 @@ def _first_repeat(codes: np.ndarray) -> tuple[int, int] | None:
     return int(order[same[at]]), int(order[same[at] + 1])
 
 
+def _reject_repeats(table: Table, column: str, repeated: str, expected: str) -> None:
+    """Raise a located error at the first id of ``column`` that repeats an earlier row.
+
+    The message reads ``<repeated with the raw id> (first on <earlier row>);
+    expected <expected>``; ``repeated`` holds ``{raw}`` for the id.
+    """
+    repeat = _first_repeat(factorise(id_text(table, column))[0])
+    if repeat is None:
+        return
+    earlier, row = repeat
+    raw = str(table.column(column)[row].as_py()).strip()
+    raise table.error(
+        f"{repeated.format(raw=repr(raw))} (first on {table.where(earlier)}); expected {expected}",
+        row,
+        column,
+    )
+
+
 @dataclass(frozen=True)
 class KnowledgeGraph:
     """What was read from a KG and its link file, for logs and tests."""
@@ -121,16 +139,12 @@ def read_knowledge_graph(
         (item_column, "item", "entities"),
         (entity_column, "entity", "items"),
     ):
-        repeat = _first_repeat(factorise(id_text(link, column))[0])
-        if repeat is not None:
-            earlier, row = repeat
-            raw = str(link.column(column)[row].as_py()).strip()
-            raise link.error(
-                f"{what} {raw!r} is linked twice (first on {link.where(earlier)}); expected "
-                f"each {what} linked to one of the {other}",
-                row,
-                column,
-            )
+        _reject_repeats(
+            link,
+            column,
+            f"{what} {{raw}} is linked twice",
+            f"each {what} linked to one of the {other}",
+        )
     linked = (link_items >= 0) & (link_entities >= 0)
     entity_item = np.full(len(entity_names), -1, dtype=np.int64)
     entity_item[link_entities[linked]] = link_items[linked]
@@ -210,16 +224,7 @@ def read_attributes(
         if name not in columns:
             raise ConfigError(f"{where}.buckets.{name} is not one of the columns {list(columns)}")
     codes = lookup_codes(table, id_column, ids)
-    repeat = _first_repeat(factorise(id_text(table, id_column))[0])
-    if repeat is not None:
-        earlier, row = repeat
-        raw = str(table.column(id_column)[row].as_py()).strip()
-        raise table.error(
-            f"{kind} {raw!r} is listed twice (first on {table.where(earlier)}); expected one "
-            f"row per {kind}",
-            row,
-            id_column,
-        )
+    _reject_repeats(table, id_column, f"{kind} {{raw}} is listed twice", f"one row per {kind}")
     known = codes >= 0
     side = SideRelations()
     for column in columns:
