@@ -106,6 +106,14 @@ def test_wandb_failures_only_warn(monkeypatch, tmp_path, caplog):
     assert seen["run"].summary == {}  # turned off after the failure
 
 
+def test_sweep_group_applies_only_without_an_explicit_group(monkeypatch, tmp_path):
+    seen = fake_wandb(monkeypatch)
+    WandbLogger(save_dir=tmp_path).start({}, default_group="sweep-a")
+    assert seen["init"]["group"] == "sweep-a"
+    WandbLogger(save_dir=tmp_path, group="mine").start({}, default_group="sweep-a")
+    assert seen["init"]["group"] == "mine"
+
+
 def test_wandb_mode_is_checked():
     with pytest.raises(ValueError, match="offline, online or disabled"):
         WandbLogger(mode="sometimes")

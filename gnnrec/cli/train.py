@@ -65,12 +65,13 @@ def _epoch_line(epoch: int, row: dict[str, float], monitor: str) -> str:
     parts = [f"epoch {epoch:4d}"]
     if "train/loss" in row:
         parts.append(f"loss {row['train/loss']:.4f}")
-    for key in (f"valid/{monitor}", "valid/ndcg@20", "valid/cc_recall@20"):
-        if key in row and key.split("/")[1] != "":
+    # the monitor first; dict.fromkeys drops it from the fixed pair if it is one of them
+    for key in dict.fromkeys((f"valid/{monitor}", "valid/ndcg@20", "valid/cc_recall@20")):
+        if key in row:
             parts.append(f"{key} {row[key]:.4f}")
     if "train/epoch_time_s" in row:
         parts.append(f"{row['train/epoch_time_s']:.2f}s")
-    return " | ".join(dict.fromkeys(parts))
+    return " | ".join(parts)
 
 
 TABLE_METRICS = (
@@ -140,10 +141,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
     logger: RunLogger = build(cfg.logger, "logger") if cfg.logger else NullLogger()
-    if getattr(logger, "kwargs", None) is not None and logger.kwargs.get("group") is None:
-        hydra_cfg = HydraConfig.get()
-        logger.kwargs["group"] = sweep_group(hydra_cfg.mode, hydra_cfg.sweep.dir)
-    logger.start(OmegaConf.to_container(cfg, resolve=True))
+    hydra_cfg = HydraConfig.get()
+    logger.start(
+        OmegaConf.to_container(cfg, resolve=True),
+        default_group=sweep_group(hydra_cfg.mode, hydra_cfg.sweep.dir),
+    )
     failed = True
     try:
         dataset = load_data(cfg)

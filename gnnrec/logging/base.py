@@ -13,8 +13,12 @@ class RunLogger:
     and the logger turns itself off.
     """
 
-    def start(self, config: Mapping[str, Any]) -> None:
-        """Called once with the resolved configuration."""
+    def start(self, config: Mapping[str, Any], default_group: str | None = None) -> None:
+        """Called once with the resolved configuration.
+
+        ``default_group`` groups related runs (all jobs of one multirun) when
+        the logger was not given a group of its own.
+        """
 
     def log_epoch(self, epoch: int, row: Mapping[str, float]) -> None:
         """Called after every epoch with its losses and validation metrics."""

@@ -68,7 +68,9 @@ class WandbLogger(RunLogger):
             log.warning("W&B %s failed (%s); continuing without W&B", what, err)
             self.run = None
 
-    def start(self, config: Mapping[str, Any]) -> None:
+    def start(self, config: Mapping[str, Any], default_group: str | None = None) -> None:
+        if self.kwargs["group"] is None:
+            self.kwargs["group"] = default_group
         try:
             if self.kwargs["mode"] == "offline":
                 os.environ.setdefault("WANDB_MODE", "offline")
