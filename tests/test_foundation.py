@@ -108,14 +108,14 @@ def test_lightgcn_layer_weights():
 def test_gat_and_mf_shapes_and_gradients(tiny_dataset):
     split = temporal_split(tiny_dataset)
     g = build_graph(split, include_categories=True)
-    for model in (
-        GATRec.from_graph(g, embedding_dim=8, heads=2),
-        MF.from_graph(g, embedding_dim=8),
-    ):
+    gat = GATRec.from_graph(g, embedding_dim=8, heads=2)
+    mf = MF.from_graph(g, embedding_dim=8)
+    for model, tables in ((gat, [gat.embedding]), (mf, [mf.user_emb, mf.item_emb])):
         u, i = model()
         assert u.shape == (4, 8) and i.shape == (8, 8)
         (u.sum() + i.sum()).backward()
-        assert model.embedding.weight.grad is not None if hasattr(model, "embedding") else True
+        for table in tables:
+            assert table.weight.grad is not None and table.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="not divisible"):
         GATRec.from_graph(g, embedding_dim=6, heads=4)
 
