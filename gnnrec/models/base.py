@@ -37,6 +37,28 @@ class Recommender(nn.Module):
         """Squared L2 norm of the free parameters a batch touches (summed)."""
         raise NotImplementedError
 
+    def start_epoch(self, generator: torch.Generator) -> None:
+        """Hook called by the trainer once at the start of every training epoch.
+
+        Models with random graph views (SGL) build them here, once per epoch,
+        drawing from ``generator`` (the run's seeded generator, on the
+        model's device) so that runs stay reproducible. Default: nothing.
+        """
+
+    def auxiliary_losses(
+        self, users: Tensor, pos: Tensor, neg: Tensor, generator: torch.Generator
+    ) -> dict[str, Tensor]:
+        """Model-declared auxiliary objective terms for one batch, already weighted.
+
+        Called by the trainer after :meth:`forward` in the same optimisation
+        step, with the batch's ``[B]`` users and positives and ``[B, n]``
+        negatives. Each term is added to the training loss and logged as
+        ``train/<name>`` (e.g. SGL's ``{"cl": weight * InfoNCE}``). A model
+        may reuse what its last training-mode :meth:`forward` computed.
+        Default: no terms.
+        """
+        return {}
+
     @property
     def trainable(self) -> bool:
         return any(p.requires_grad for p in self.parameters())
