@@ -65,21 +65,50 @@ class RecGraph:
         return self
 
 
-def normalized_adjacency(edge_index: np.ndarray, num_nodes: int) -> sp.csr_matrix:
-    """Symmetric normalisation :math:`\\hat A = D^{-1/2} A D^{-1/2}`.
+NORMALIZATIONS = ("sym", "left", "none")
+
+
+def normalized_adjacency(
+    edge_index: np.ndarray, num_nodes: int, norm: str = "sym", self_loops: bool = False
+) -> sp.csr_matrix:
+    """The (optionally self-looped) adjacency, normalised.
+
+    ``norm="sym"``: :math:`\hat A = D^{-1/2} A D^{-1/2}` (GCN, LightGCN);
+    ``"left"``: :math:`D^{-1} A` (row-normalised, mean aggregation as in
+    GraphSAGE's mean aggregator); ``"none"``: :math:`A`. With
+    ``self_loops`` :math:`A` is replaced by :math:`A + I` before
+    normalising (degrees then count the loop, as in Kipf & Welling).
 
     ``edge_index`` holds both directions of every undirected edge; isolated
     nodes keep an all-zero row (their inverse degree is taken as 0).
     """
+    if norm not in NORMALIZATIONS:
+        raise ValueError(f"norm must be one of {', '.join(NORMALIZATIONS)}; got {norm!r}")
     a = binary_csr(edge_index[0], edge_index[1], (num_nodes, num_nodes), dtype=np.float64)
+    if self_loops:
+        a = (a + sp.identity(num_nodes, dtype=np.float64, format="csr")).tocsr()
+    if norm == "none":
+        out = a.tocsr()
+        out.sort_indices()
+        return out
     deg = np.asarray(a.sum(axis=1)).ravel()
-    inv_sqrt = np.zeros_like(deg)
+    inv = np.zeros_like(deg)
     nz = deg > 0
-    inv_sqrt[nz] = deg[nz] ** -0.5
-    d = sp.diags(inv_sqrt)
-    out = (d @ a @ d).tocsr()
+    inv[nz] = deg[nz] ** (-0.5 if norm == "sym" else -1.0)
+    d = sp.diags(inv)
+    out = (d @ a @ d).tocsr() if norm == "sym" else (d @ a).tocsr()
     out.sort_indices()
     return out
+
+
+def adjacency(
+    edge_index: torch.Tensor, num_nodes: int, norm: str = "sym", self_loops: bool = False
+) -> torch.Tensor:
+    """:func:`normalized_adjacency` of a torch ``[2, E]`` edge list, as a torch CSR
+    tensor on the edge list's device (for models that choose their own
+    normalisation over :attr:`RecGraph.edge_index`)."""
+    m = normalized_adjacency(edge_index.cpu().numpy(), num_nodes, norm, self_loops)
+    return _to_torch_csr(m).to(edge_index.device)
 
 
 def _to_torch_csr(m: sp.csr_matrix) -> torch.Tensor:
