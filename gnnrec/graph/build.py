@@ -71,7 +71,7 @@ NORMALIZATIONS = ("sym", "left", "none")
 def normalized_adjacency(
     edge_index: np.ndarray, num_nodes: int, norm: str = "sym", self_loops: bool = False
 ) -> sp.csr_matrix:
-    """The (optionally self-looped) adjacency, normalised.
+    r"""The (optionally self-looped) adjacency, normalised.
 
     ``norm="sym"``: :math:`\hat A = D^{-1/2} A D^{-1/2}` (GCN, LightGCN);
     ``"left"``: :math:`D^{-1} A` (row-normalised, mean aggregation as in

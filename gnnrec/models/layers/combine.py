@@ -1,4 +1,4 @@
-"""Layer combination: how a stack of graph layers becomes one representation.
+r"""Layer combination: how a stack of graph layers becomes one representation.
 
 Every stacked model produces the per-layer node matrices
 :math:`\mathbf{H}^{(0)}, \dots, \mathbf{H}^{(K)}` (``[N, d]`` each, layer 0
