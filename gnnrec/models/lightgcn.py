@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gnnrec.graph.build import RecGraph
+from gnnrec.graph.build import RecGraph, adjacency
 from gnnrec.models.base import Recommender, check_int, split_nodes, squared_norm
+from gnnrec.models.layers.combine import layer_combination
+from gnnrec.models.layers.dropout import check_probability, sparse_value_dropout
+from gnnrec.models.layers.propagate import propagate_layers
 
 
 class LightGCN(Recommender):
@@ -24,9 +28,27 @@ class LightGCN(Recommender):
     :math:`\hat y_{ui} = \mathbf{e}_u^\top \mathbf{e}_i`.
 
     He et al., "LightGCN: Simplifying and Powering Graph Convolution Network
-    for Recommendation", SIGIR 2020. Default :math:`\alpha_k = 1/(K+1)` as in
-    the paper. Deviation: with category nodes in the graph (an option, off by
+    for Recommendation", SIGIR 2020. The defaults are the paper's model:
+    :math:`\alpha_k = 1/(K+1)`, symmetric normalisation, no self-loops, no
+    dropout. Deviation: with category nodes in the graph (an option, off by
     default) categories get embeddings and exchange messages with items.
+
+    Switches (all off by default; each departs from the paper when set):
+
+    * ``combine``: how the layers become :math:`\mathbf{E}`
+      (:func:`~gnnrec.models.layers.combine.layer_combination`: ``mean``,
+      ``weighted`` with ``alpha``, ``learned``, ``last``, ``concat``,
+      ``attention``); giving ``alpha`` with ``mean`` means ``weighted``.
+    * ``norm`` / ``self_loops`` (in :meth:`from_graph`): :math:`\hat{\mathbf{A}}`
+      is :math:`\mathbf{D}^{-1/2}\mathbf{A}\mathbf{D}^{-1/2}` (``sym``),
+      :math:`\mathbf{D}^{-1}\mathbf{A}` (``left``) or :math:`\mathbf{A}`
+      (``none``), of :math:`\mathbf{A} + \mathbf{I}` with ``self_loops``.
+    * ``edge_dropout``: in training, each non-zero of :math:`\hat{\mathbf{A}}`
+      is dropped with this probability for the step (one mask shared by all
+      layers) and the survivors are scaled by :math:`1/(1-p)`.
+    * ``message_dropout``: in training, dropout on every layer's output
+      :math:`\mathbf{E}^{(k)}`, :math:`k \ge 1` (the dropped matrix feeds the
+      next layer and the combination).
 
     Args:
         adjacency: ``[N, N]`` sparse normalised adjacency, nodes ordered users,
@@ -38,6 +60,10 @@ class LightGCN(Recommender):
         alpha: layer-combination weights (length ``K + 1``); None gives
             :math:`1/(K+1)` each.
         init_std: standard deviation of the normal initialisation.
+        combine: layer combination (see above); ``concat`` gives
+            ``[*, (K+1) d]`` representations.
+        edge_dropout: drop probability of each adjacency non-zero (training).
+        message_dropout: dropout probability on layer outputs (training).
     """
 
     def __init__(
@@ -49,38 +75,63 @@ class LightGCN(Recommender):
         num_layers: int = 3,
         alpha: Sequence[float] | None = None,
         init_std: float = 0.1,
+        combine: str = "mean",
+        edge_dropout: float = 0.0,
+        message_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         check_int("embedding_dim", embedding_dim)
         check_int("num_layers", num_layers, minimum=0)
+        self.edge_dropout = check_probability("edge_dropout", edge_dropout)
+        self.message_dropout = check_probability("message_dropout", message_dropout)
         self.num_users, self.num_items = num_users, num_items
         self.num_layers = num_layers
         self.init_std = init_std
-        if alpha is None:
-            alpha = [1.0 / (num_layers + 1)] * (num_layers + 1)
-        if len(alpha) != num_layers + 1:
-            raise ValueError(f"alpha needs {num_layers + 1} weights, got {len(alpha)}")
-        self.register_buffer("alpha", torch.tensor(list(alpha), dtype=torch.float32))
         self.register_buffer("adjacency", adjacency, persistent=False)
         self.embedding = nn.Embedding(adjacency.shape[0], embedding_dim)
+        if alpha is not None and combine == "mean":
+            combine = "weighted"
+        self.combine = layer_combination(combine, num_layers, embedding_dim, alpha)
         self.reset_parameters()
 
     @classmethod
-    def from_graph(cls, graph: RecGraph, **hparams) -> LightGCN:
-        """Build over a training graph's normalised adjacency."""
-        return cls(graph.adjacency, graph.num_users, graph.num_items, **hparams)
+    def from_graph(
+        cls, graph: RecGraph, norm: str = "sym", self_loops: bool = False, **hparams
+    ) -> LightGCN:
+        """Build over a training graph; ``norm`` / ``self_loops`` choose :math:`\\hat{A}`.
+
+        ``norm="sym"`` without self-loops reuses the graph's adjacency; any
+        other choice builds its own once, over the same nodes.
+        """
+        if not isinstance(self_loops, bool):
+            raise ValueError(f"self_loops must be true or false, got {self_loops!r}")
+        if norm == "sym" and not self_loops:
+            a = graph.adjacency
+        else:
+            a = adjacency(graph.edge_index, graph.num_nodes, norm, self_loops)
+        return cls(a, graph.num_users, graph.num_items, **hparams)
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.embedding.weight, std=self.init_std)
+        if hasattr(self.combine, "reset_parameters"):
+            self.combine.reset_parameters()
+
+    def layers(self) -> list[Tensor]:
+        r"""The ``K + 1`` layer outputs :math:`\mathbf{E}^{(0)}, \dots, \mathbf{E}^{(K)}`
+        (``[N, d]`` each), with dropout applied in training mode."""
+        x = self.embedding.weight
+        if not self.training or (self.edge_dropout == 0 and self.message_dropout == 0):
+            return propagate_layers(self.adjacency, x, self.num_layers)
+        a = sparse_value_dropout(self.adjacency, self.edge_dropout)
+        out = [x]
+        for _ in range(self.num_layers):
+            x = F.dropout(torch.sparse.mm(a, x), self.message_dropout, training=True)
+            out.append(x)
+        return out
 
     def propagate(self) -> Tensor:
-        """All node embeddings ``[N, d]`` after layer combination."""
-        x = self.embedding.weight
-        out = self.alpha[0] * x
-        for k in range(1, self.num_layers + 1):
-            x = torch.sparse.mm(self.adjacency, x)
-            out = out + self.alpha[k] * x
-        return out
+        """All node embeddings ``[N, d']`` after layer combination."""
+        return self.combine(self.layers())
 
     def forward(self) -> tuple[Tensor, Tensor]:
         return split_nodes(self.propagate(), self.num_users, self.num_items)
@@ -93,5 +144,6 @@ class LightGCN(Recommender):
     def __repr__(self) -> str:
         return (
             f"LightGCN(nodes={self.embedding.num_embeddings}, "
-            f"dim={self.embedding.embedding_dim}, layers={self.num_layers})"
+            f"dim={self.embedding.embedding_dim}, layers={self.num_layers}, "
+            f"combine={type(self.combine).__name__})"
         )
