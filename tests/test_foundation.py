@@ -11,7 +11,7 @@ from gnnrec.errors import ConfigError
 from gnnrec.evaluation.evaluator import Evaluator
 from gnnrec.graph.build import BELONGS_TO, INTERACTS, REV_INTERACTS, build_graph
 from gnnrec.models import MF, GATRec, LightGCN, MostPop
-from gnnrec.sampling.uniform import UniformNegativeSampler
+from gnnrec.sampling import TrainingPairs, UniformSampler
 from gnnrec.train.loop import Trainer
 from tests.conftest import make_dataset
 
@@ -135,17 +135,17 @@ def test_mostpop_scores_train_popularity(tiny_dataset):
 def test_sampler_never_returns_a_positive():
     users = torch.tensor([0, 0, 0, 1])
     items = torch.tensor([0, 1, 2, 0])
-    sampler = UniformNegativeSampler(users, items, num_items=4)
+    sampler = UniformSampler(TrainingPairs(users, items, num_users=2, num_items=4))
     gen = torch.Generator().manual_seed(1)
     query = torch.tensor([0] * 200 + [1] * 200)
-    neg = sampler.sample(query, gen)
+    neg = sampler.sample(query, torch.zeros_like(query), gen).squeeze(1)
     assert (neg[:200] == 3).all()  # user 0's only non-positive item
     assert set(neg[200:].tolist()) == {1, 2, 3}
-    full = UniformNegativeSampler(
-        torch.zeros(4, dtype=torch.long), torch.arange(4), 4, max_rounds=3
+    full = UniformSampler(
+        TrainingPairs(torch.zeros(4, dtype=torch.long), torch.arange(4), 1, 4), max_rounds=3
     )
     with pytest.raises(RuntimeError, match="no negative item"):
-        full.sample(torch.tensor([0]), gen)
+        full.sample(torch.tensor([0]), torch.tensor([0]), gen)
 
 
 def _train_once(dataset, seed: int) -> tuple[dict, dict]:

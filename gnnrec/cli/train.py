@@ -32,7 +32,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from gnnrec.cli.common import build, checked, load_data, make_split
 from gnnrec.data.dataset import InteractionDataset
 from gnnrec.data.split import Split
-from gnnrec.errors import GnnrecError
+from gnnrec.errors import ConfigError, GnnrecError
 from gnnrec.evaluation.evaluator import Evaluator
 from gnnrec.graph.build import build_graph
 from gnnrec.logging.base import NullLogger, RunLogger
@@ -43,7 +43,10 @@ from gnnrec.logging.files import (
     write_text_atomic,
 )
 from gnnrec.logging.run_info import device_name, git_commit, resolve_device, versions
+from gnnrec.losses.base import Loss
 from gnnrec.models.base import Recommender
+from gnnrec.sampling.base import NegativeSampler, TrainingPairs
+from gnnrec.train.loop import check_loss_and_sampler
 
 log = logging.getLogger("gnnrec")
 
@@ -59,6 +62,37 @@ def build_model(cfg: DictConfig, split: Split, device: torch.device) -> Recommen
         {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k not in RUNNER_KEYS}
     )
     return build(params, "model", graph=graph).to(device)
+
+
+TRAINING_GROUPS = ("loss", "sampler")
+"""Config groups that only matter for trained models."""
+
+
+def training_components(
+    cfg: DictConfig,
+    split: Split,
+    model: Recommender,
+    device: torch.device,
+    overrides: list[str],
+) -> tuple[Loss, NegativeSampler]:
+    """The configured loss and sampler, checked against the model and the data.
+
+    A training-free model (MostPop, ItemKNN, GF-CF) with a ``loss`` or
+    ``sampler`` override on the command line is a configuration error: the
+    override would be silently ignored otherwise.
+    """
+    if not model.trainable:
+        for item in overrides:
+            key = item.lstrip("+~").split("=", 1)[0]
+            if key.split(".", 1)[0] in TRAINING_GROUPS:
+                raise ConfigError(
+                    f"model={cfg.model.name} is not trained, so '{item}' does not apply; "
+                    "drop it or choose a trained model (e.g. model=lightgcn)"
+                )
+    loss = build(cfg.loss, "loss")
+    sampler = build(cfg.sampler, "sampler", data=TrainingPairs.from_split(split, device))
+    check_loss_and_sampler(loss, sampler)
+    return loss, sampler
 
 
 def _epoch_line(epoch: int, row: dict[str, float], monitor: str) -> str:
@@ -168,6 +202,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             slice_parts=list(cfg.eval.slice_parts),
         )
         trainer = build(cfg.train, "trainer")
+        loss, sampler = training_components(
+            cfg, split, model, device, list(hydra_cfg.overrides.task)
+        )
+        if model.trainable:
+            log.info("loss %s, sampler %s", loss, sampler)
         train_idx = split.train
         users = torch.from_numpy(dataset.users[train_idx]).to(device)
         items = torch.from_numpy(dataset.items[train_idx]).to(device)
@@ -181,7 +220,16 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             log.info("%s", _epoch_line(epoch, row, trainer.monitor))
 
         with logging_redirect_tqdm(loggers=[logging.root]):
-            fit = trainer.fit(model, evaluator, users, items, generator, on_epoch=on_epoch)
+            fit = trainer.fit(
+                model,
+                evaluator,
+                users,
+                items,
+                generator,
+                on_epoch=on_epoch,
+                loss=loss,
+                sampler=sampler,
+            )
         scorer = model.scorer()
         valid = evaluator.evaluate(scorer, "valid")
         test = evaluator.evaluate(scorer, "test", keep_topk=bool(cfg.eval.save_topk))
@@ -189,6 +237,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         results.update(
             {
                 "model": cfg.model.name,
+                "loss": type(loss).__name__ if model.trainable else None,
+                "sampler": type(sampler).__name__ if model.trainable else None,
                 "dataset": dataset.name,
                 "split": split.method,
                 "seed": seed,

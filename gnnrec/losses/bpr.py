@@ -5,30 +5,27 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from gnnrec.losses.base import Loss, LossInput
 
-class BPRLoss:
-    r"""BPR loss with L2 regularisation of the embeddings a batch touches.
+
+class BPRLoss(Loss):
+    r"""BPR: every sampled negative ranked below the positive.
 
     .. math::
-        \mathcal{L} = \frac{1}{|B|}\sum_{(u,i,j)\in B}
-            -\log \sigma(\hat y_{ui} - \hat y_{uj})
-            + \frac{\lambda}{2|B|} \big(\lVert\mathbf{e}^{(0)}_u\rVert^2
-            + \lVert\mathbf{e}^{(0)}_i\rVert^2 + \lVert\mathbf{e}^{(0)}_j\rVert^2\big)
+        \mathcal{L}_{BPR} = \frac{1}{|B|\,n}\sum_{(u,i)\in B}\sum_{j=1}^{n}
+            -\log \sigma(\hat y_{ui} - \hat y_{uj}),
+        \qquad \hat y_{ui} = \mathbf{e}_u^\top \mathbf{e}_i
 
-    (Rendle et al., UAI 2009; the regulariser on the layer-0 embeddings of the
-    batch is LightGCN's). :math:`-\log\sigma(x)` is computed as
-    ``softplus(-x)`` for numerical stability.
-
-    Args:
-        reg_weight: :math:`\lambda`.
+    (Rendle et al., UAI 2009); with one negative per positive this is the
+    loss of BPR-MF, NGCF and LightGCN. :math:`-\log\sigma(x)` is computed as
+    ``softplus(-x)`` for numerical stability. The L2 term on the batch's
+    layer-0 embeddings is added by the trainer (``train.reg_weight``).
     """
 
-    def __init__(self, reg_weight: float = 1e-4) -> None:
-        self.reg_weight = reg_weight
+    name = "bpr"
+    min_negatives = 1
 
-    def __call__(self, pos_scores: Tensor, neg_scores: Tensor, reg: Tensor) -> dict[str, Tensor]:
-        """Named loss terms; ``loss`` is the total to minimise."""
-        batch = pos_scores.shape[0]
-        bpr = F.softplus(neg_scores - pos_scores).mean()
-        l2 = self.reg_weight * 0.5 * reg / batch
-        return {"loss": bpr + l2, "bpr": bpr, "reg": l2}
+    def __call__(self, batch: LossInput) -> dict[str, Tensor]:
+        pos_scores = (batch.user_emb * batch.pos_emb).sum(-1)  # [B]
+        neg_scores = (batch.user_emb.unsqueeze(1) * batch.neg_emb).sum(-1)  # [B, n]
+        return {"bpr": F.softplus(neg_scores - pos_scores.unsqueeze(1)).mean()}

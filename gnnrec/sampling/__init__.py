@@ -1,5 +1,18 @@
-"""Negative samplers."""
+"""Negative samplers: one small class per strategy behind :class:`NegativeSampler`,
+chosen by ``sampler=``."""
 
-from gnnrec.sampling.uniform import UniformNegativeSampler
+from gnnrec.sampling.base import NegativeSampler, TrainingPairs
+from gnnrec.sampling.category import CrossCategorySampler, InCategorySampler
+from gnnrec.sampling.hard import HardNegativeSampler
+from gnnrec.sampling.uniform import PopularitySampler, UniformNegativeSampler, UniformSampler
 
-__all__ = ["UniformNegativeSampler"]
+__all__ = [
+    "CrossCategorySampler",
+    "HardNegativeSampler",
+    "InCategorySampler",
+    "NegativeSampler",
+    "PopularitySampler",
+    "TrainingPairs",
+    "UniformNegativeSampler",
+    "UniformSampler",
+]

@@ -1,53 +1,68 @@
-"""Uniform negative sampling, vectorised on the device."""
+"""Uniform and popularity-biased negative sampling."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
+from gnnrec.sampling.base import NegativeSampler, TrainingPairs, uniform_items
 
-class UniformNegativeSampler:
-    """Draws for each user an item uniformly among the items it has not interacted with.
 
-    Positives are rejected by a binary search of ``user * num_items + item``
-    in the sorted training keys; rejected draws are redrawn for the affected
-    rows only, so a batch needs a handful of vectorised passes and no
-    per-user Python loop.
+class UniformSampler(NegativeSampler):
+    """Negatives drawn uniformly among the items the user has not interacted with
+    (the sampler of BPR-MF, NGCF and LightGCN)."""
+
+    name = "uniform"
+
+    def draw(self, users: Tensor, pos: Tensor, generator: torch.Generator | None) -> Tensor:
+        return uniform_items(len(users), self.num_items, users, generator)
+
+
+class PopularitySampler(NegativeSampler):
+    r"""Negatives drawn with probability proportional to training popularity to the power α.
+
+    :math:`P(j) \propto \mathrm{pop}(j)^{\alpha}` over the items the user has
+    not interacted with (word2vec's unigram^0.75 negatives; Mikolov et al.
+    2013, used for recommendation by e.g. Chen et al. 2017). ``alpha=0`` is
+    uniform over the catalogue; items never seen in training are never drawn
+    for ``alpha > 0``. Drawn by inverse CDF (binary search in the cumulative
+    weights) on the device.
 
     Args:
-        train_users: ``[E]`` user of each training interaction.
-        train_items: ``[E]`` item of each training interaction.
-        num_items: size of the catalogue.
-        max_rounds: redraw rounds before giving up (a user who has
-            interacted with every item has no negative).
+        alpha: exponent :math:`\alpha \ge 0`.
     """
 
+    name = "popularity"
+
     def __init__(
-        self, train_users: Tensor, train_items: Tensor, num_items: int, max_rounds: int = 100
+        self,
+        data: TrainingPairs,
+        num_negatives: int = 1,
+        alpha: float = 0.75,
+        max_rounds: int = 100,
     ) -> None:
-        self.num_items = num_items
-        self.max_rounds = max_rounds
-        self.keys = torch.unique(train_users.long() * num_items + train_items.long())
+        super().__init__(data, num_negatives, max_rounds)
+        if not isinstance(alpha, int | float) or alpha < 0:
+            raise ValueError(f"sampler.alpha must be >= 0, got {alpha!r}")
+        self.alpha = float(alpha)
+        weights = data.item_popularity().double().pow(self.alpha)
+        if alpha > 0:
+            weights[data.item_popularity() == 0] = 0.0
+        self.cdf = torch.cumsum(weights, 0)
+        self.uniform = UniformSampler(data, 1)
 
-    def is_positive(self, users: Tensor, items: Tensor) -> Tensor:
-        query = users.long() * self.num_items + items
-        pos = torch.searchsorted(self.keys, query).clamp_(max=len(self.keys) - 1)
-        return self.keys[pos] == query
+    def draw(self, users: Tensor, pos: Tensor, generator: torch.Generator | None) -> Tensor:
+        u = torch.rand(len(users), device=users.device, generator=generator, dtype=torch.float64)
+        idx = torch.searchsorted(self.cdf, u * self.cdf[-1], right=True)
+        return idx.clamp_(max=self.num_items - 1)
 
-    def sample(self, users: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """``[B]`` negative items for ``[B]`` users."""
-        device = self.keys.device
-        neg = torch.randint(self.num_items, users.shape, device=device, generator=generator)
-        bad = self.is_positive(users, neg)
-        for _ in range(self.max_rounds):
-            if not bad.any():
-                return neg
-            idx = bad.nonzero().squeeze(1)
-            neg[idx] = torch.randint(self.num_items, idx.shape, device=device, generator=generator)
-            bad[idx] = self.is_positive(users[idx], neg[idx])
-        if bad.any():
-            raise RuntimeError(
-                f"{int(bad.sum())} users have no negative item after {self.max_rounds} draws "
-                "(they interacted with almost every item)"
-            )
-        return neg
+    def fallback(self, users: Tensor, pos: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Users who interacted with nearly all popular items get uniform negatives."""
+        return self.uniform.draw_valid(users, pos, generator)
+
+    def __repr__(self) -> str:
+        return f"PopularitySampler(num_negatives={self.num_negatives}, alpha={self.alpha})"
+
+
+UniformNegativeSampler = UniformSampler
+"""The name used before samplers became switchable."""

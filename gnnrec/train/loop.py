@@ -1,4 +1,5 @@
-"""The training loop: one propagation per step, BPR on sampled triples, early stopping."""
+"""The training loop: one propagation per step, a switchable loss on sampled
+negatives plus the model's auxiliary terms, early stopping."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from tqdm.auto import tqdm
 
 from gnnrec.errors import ConfigError
 from gnnrec.evaluation.evaluator import Evaluator
+from gnnrec.losses.base import Loss, LossInput
 from gnnrec.losses.bpr import BPRLoss
 from gnnrec.models.base import Recommender
-from gnnrec.sampling.uniform import UniformNegativeSampler
+from gnnrec.sampling.base import NegativeSampler, TrainingPairs
+from gnnrec.sampling.uniform import UniformSampler
 from gnnrec.train.early_stopping import EarlyStopping
 
 log = logging.getLogger(__name__)
@@ -36,18 +39,31 @@ class FitResult:
 
 @dataclass
 class Trainer:
-    """Trains a :class:`Recommender` with BPR and early stopping on validation.
+    """Trains a :class:`Recommender` and stops early on a validation metric.
 
-    Each optimisation step runs the model's full forward once (one graph
-    propagation), samples a batch of (user, positive, negative) triples on
-    the device and takes an Adam step. Training interactions are visited in a
-    fresh random order every epoch.
+    Each epoch first calls ``model.start_epoch(generator)`` (models with
+    random graph views build them there). Each optimisation step then runs
+    the model's full forward once (one graph propagation), draws ``n``
+    negatives per (user, positive) pair with the sampler on the device, and
+    minimises
+
+    .. math::
+        \\mathcal{L} = \\mathcal{L}_{loss}
+            + \\frac{\\lambda}{2|B|}\\sum_{x \\in B} \\lVert \\mathbf{e}^{(0)}_x \\rVert^2
+            + \\sum_a \\mathcal{L}_a
+
+    with the configured loss (BPR, sampled softmax, DirectAU, ...), L2 on
+    the layer-0 parameters the batch touches (users, positives and
+    negatives; ``model.regularization``) and the model's auxiliary terms
+    (``model.auxiliary_losses``: contrastive views, classifiers, ...), by
+    one Adam step. Training interactions are visited in a fresh random
+    order every epoch. Every term is logged as ``train/<name>``.
 
     Args:
         epochs: maximum number of epochs.
-        batch_size: triples per step.
+        batch_size: positive pairs per step.
         lr: Adam learning rate.
-        reg_weight: L2 weight :math:`\\lambda` of :class:`BPRLoss`.
+        reg_weight: L2 weight :math:`\\lambda`.
         eval_every: validate every this many epochs.
         patience: validations without improvement before stopping.
         monitor: validation metric for early stopping and model selection.
@@ -77,6 +93,46 @@ class Trainer:
         if not isinstance(self.reg_weight, int | float) or self.reg_weight < 0:
             raise ConfigError(f"train.reg_weight must be >= 0, got {self.reg_weight!r}")
 
+    def step_terms(
+        self,
+        model: Recommender,
+        loss: Loss,
+        sampler: NegativeSampler,
+        users: torch.Tensor,
+        pos: torch.Tensor,
+        generator: torch.Generator,
+    ) -> dict[str, torch.Tensor]:
+        """Every named loss term of one optimisation step; ``loss`` is their sum."""
+        if not sampler.uses_scores:
+            neg = sampler.sample(users, pos, generator)
+        user_emb, item_emb = model()
+        if sampler.uses_scores:
+            neg = sampler.sample(users, pos, generator, user_emb.detach(), item_emb.detach())
+        flat_neg = neg.reshape(-1)
+        # index_select, not emb[idx]: its backward is deterministic on CPU threads
+        u = user_emb.index_select(0, users)
+        batch = LossInput(
+            users=users,
+            pos=pos,
+            neg=neg,
+            user_emb=u,
+            pos_emb=item_emb.index_select(0, pos),
+            neg_emb=item_emb.index_select(0, flat_neg).view(*neg.shape, -1),
+        )
+        terms = dict(loss(batch))
+        terms["reg"] = (
+            self.reg_weight * 0.5 * model.regularization(users, pos, flat_neg) / len(users)
+        )
+        for name, value in model.auxiliary_losses(users, pos, neg, generator).items():
+            if name in terms or name == "loss":
+                raise ValueError(f"auxiliary term {name!r} clashes with a loss term")
+            terms[name] = value
+        total = None
+        for value in terms.values():
+            total = value if total is None else total + value
+        assert total is not None
+        return {"loss": total, **terms}
+
     def fit(
         self,
         model: Recommender,
@@ -85,8 +141,14 @@ class Trainer:
         train_items: torch.Tensor,
         generator: torch.Generator,
         on_epoch: EpochCallback | None = None,
+        loss: Loss | None = None,
+        sampler: NegativeSampler | None = None,
     ) -> FitResult:
-        """Train ``model`` in place and leave it with its best validation weights."""
+        """Train ``model`` in place and leave it with its best validation weights.
+
+        ``loss`` defaults to :class:`BPRLoss`, ``sampler`` to one uniform
+        negative per positive.
+        """
         device = train_users.device
         monitor_key = f"valid/{self.monitor}"
         validate = len(evaluator.split.valid) > 0
@@ -102,8 +164,11 @@ class Trainer:
                 on_epoch(0, result)
             return FitResult(0, result.get(monitor_key, math.nan), 0, [result])
 
-        sampler = UniformNegativeSampler(train_users, train_items, model.num_items)
-        loss_fn = BPRLoss(self.reg_weight)
+        loss = loss if loss is not None else BPRLoss()
+        if sampler is None:
+            pairs = TrainingPairs(train_users, train_items, model.num_users, model.num_items)
+            sampler = UniformSampler(pairs)
+        check_loss_and_sampler(loss, sampler)
         optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
         stopper = EarlyStopping(self.patience)
         n = len(train_users)
@@ -122,23 +187,19 @@ class Trainer:
         for epoch in range(1, self.epochs + 1):
             model.train()
             t0 = time.perf_counter()
+            model.start_epoch(generator)
             perm = torch.randperm(n, device=device, generator=generator)
-            totals = {"loss": 0.0, "bpr": 0.0, "reg": 0.0}
+            totals: dict[str, float] = {}
             for step in range(steps):
                 idx = perm[step * self.batch_size : (step + 1) * self.batch_size]
                 users, pos = train_users[idx], train_items[idx]
-                neg = sampler.sample(users, generator)
-                user_emb, item_emb = model()
-                # index_select, not emb[idx]: its backward is deterministic on CPU threads
-                u = user_emb.index_select(0, users)
-                pos_scores = (u * item_emb.index_select(0, pos)).sum(-1)
-                neg_scores = (u * item_emb.index_select(0, neg)).sum(-1)
-                terms = loss_fn(pos_scores, neg_scores, model.regularization(users, pos, neg))
+                terms = self.step_terms(model, loss, sampler, users, pos, generator)
+                total = terms["loss"]
                 optimizer.zero_grad(set_to_none=True)
-                terms["loss"].backward()
+                total.backward()
                 optimizer.step()
-                for key in totals:
-                    totals[key] += float(terms[key].detach())
+                for key, value in terms.items():
+                    totals[key] = totals.get(key, 0.0) + float(value.detach())
             row: dict[str, float] = {f"train/{k}": v / steps for k, v in totals.items()}
             if not math.isfinite(row["train/loss"]):
                 raise FloatingPointError(
@@ -183,4 +244,14 @@ class Trainer:
             epochs_run=epoch,
             history=history,
             train_time_s=time.perf_counter() - start,
+        )
+
+
+def check_loss_and_sampler(loss: Loss, sampler: NegativeSampler) -> None:
+    """Fail before training when the sampler does not give the loss what it needs."""
+    if sampler.num_negatives < loss.min_negatives:
+        raise ConfigError(
+            f"loss={loss.name} needs at least {loss.min_negatives} sampled negative(s) per "
+            f"positive, but sampler={sampler.name} draws sampler.num_negatives="
+            f"{sampler.num_negatives}; set sampler.num_negatives={loss.min_negatives} or more"
         )
