@@ -16,12 +16,14 @@ def alignment(x: Tensor, y: Tensor) -> Tensor:
 
 
 def uniformity(x: Tensor, t: float = 2.0) -> Tensor:
-    r"""Uniformity (Wang & Isola, ICML 2020) of the rows of ``x`` (needs ``B >= 2``).
+    r"""Uniformity (Wang & Isola, ICML 2020) of the rows of ``x`` (0 for one row).
 
     .. math::
         \log \frac{2}{B(B-1)}\sum_{a<b}
             e^{-t\lVert\tilde{\mathbf{x}}_a-\tilde{\mathbf{x}}_b\rVert^2}
     """
+    if x.shape[0] < 2:  # no pair: the term is constant, contributes nothing
+        return x.new_zeros(())
     z = F.normalize(x, dim=-1)
     return torch.pdist(z, p=2).pow(2).mul(-t).exp().mean().log()
 
