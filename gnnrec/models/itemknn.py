@@ -14,7 +14,7 @@ from gnnrec.data.sparse import binary_csr
 from gnnrec.graph.build import INTERACTS, RecGraph
 from gnnrec.models.base import Recommender, Scorer, check_int
 
-_SIMILARITY_BLOCK = 1024
+_SIMILARITY_BLOCK = 512
 """Target items per block when computing similarities (bounds the co-occurrence block)."""
 
 
