@@ -82,8 +82,8 @@ class NGCF(Recommender):
       :math:`\mathbf{D}^{-1}(\mathbf{A} + \mathbf{I})` for both;
     * biases start at zero (the reference Xavier-initialises them);
     * :meth:`regularization` covers the layer-0 embeddings only; the paper also
-      decays :math:`\mathbf{W}_1, \mathbf{W}_2` (use the optimiser's weight
-      decay for that);
+      decays :math:`\mathbf{W}_1, \mathbf{W}_2` (left to an optimiser's
+      weight decay);
     * with category nodes in the graph (an option) categories get embeddings
       and take part in propagation; scores use users' and items' rows only;
     * ``combine`` can replace the concatenation by another layer combination.
