@@ -76,21 +76,15 @@ class InCategorySampler(NegativeSampler):
         size = self.cat_indptr[safe + 1] - start
         u = torch.rand(len(users), device=users.device, generator=generator)
         pick = start + (u * size).long().clamp_(max=(size - 1).clamp(min=0))
+        # a positive without a category gets a uniform candidate (a fallback)
         out = uniform_items(len(users), self.num_items, users, generator)
         out[has] = self.members[pick[has]]
+        self.fallbacks += int((~has).sum())
         return out
-
-    def acceptable(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
-        # a positive without categories is flagged for the fallback by never accepting
-        return self.item_indptr[pos + 1] > self.item_indptr[pos]
 
     def fallback(self, users: Tensor, pos: Tensor, generator: torch.Generator | None) -> Tensor:
         self.fallbacks += len(users)
         return self.uniform.draw_valid(users, pos, generator)
-
-    def shares_category(self, a: Tensor, b: Tensor) -> Tensor:
-        """Whether items ``a[k]`` and ``b[k]`` have a category in common."""
-        return _shares_category(self.item_indptr, self.item_categories, a, b)
 
 
 class CrossCategorySampler(NegativeSampler):
@@ -110,6 +104,10 @@ class CrossCategorySampler(NegativeSampler):
     def __init__(self, data: TrainingPairs, num_negatives: int = 1, max_rounds: int = 50) -> None:
         super().__init__(data, num_negatives, max_rounds)
         self.item_indptr, self.item_categories = _require_categories(data, self.name)
+        self.category_keys = _item_category_keys(
+            self.item_indptr, self.item_categories, data.num_categories
+        )
+        self.num_categories = data.num_categories
         self.uniform = UniformSampler(data, 1)
         self.fallbacks = 0
 
@@ -117,32 +115,35 @@ class CrossCategorySampler(NegativeSampler):
         return uniform_items(len(users), self.num_items, users, generator)
 
     def acceptable(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
-        return ~_shares_category(self.item_indptr, self.item_categories, pos, neg)
+        return ~self.shares_category(pos, neg)
+
+    def shares_category(self, a: Tensor, b: Tensor) -> Tensor:
+        """Row-wise test whether items ``a`` and ``b`` (``[M]`` each) share a category.
+
+        Every category of ``a[k]`` (padded to the largest label count) is
+        looked up among ``b[k]``'s by binary search in the sorted
+        ``item * C + category`` keys.
+        """
+        count_a = self.item_indptr[a + 1] - self.item_indptr[a]
+        width = int(count_a.max()) if len(a) else 0
+        if width == 0:
+            return torch.zeros_like(a, dtype=torch.bool)
+        slot = torch.arange(width, device=a.device)
+        valid = slot.unsqueeze(0) < count_a.unsqueeze(1)  # [M, W]
+        at = (self.item_indptr[a].unsqueeze(1) + slot).clamp_(max=len(self.item_categories) - 1)
+        query = b.unsqueeze(1) * self.num_categories + self.item_categories[at]
+        keys = self.category_keys
+        found = torch.searchsorted(keys, query).clamp_(max=len(keys) - 1)
+        return ((keys[found] == query) & valid).any(1)
 
     def fallback(self, users: Tensor, pos: Tensor, generator: torch.Generator | None) -> Tensor:
         self.fallbacks += len(users)
         return self.uniform.draw_valid(users, pos, generator)
 
 
-def _shares_category(indptr: Tensor, indices: Tensor, a: Tensor, b: Tensor) -> Tensor:
-    """Row-wise test whether items ``a`` and ``b`` (``[M]`` each) share a category.
-
-    Every category of ``a[k]`` (padded to the largest label count) is looked
-    up among ``b[k]``'s sorted categories by binary search on the flat
-    ``item * C + category`` keys.
-    """
-    num_categories = int(indices.max()) + 1 if len(indices) else 1
-    counts = indptr.diff()
-    items = torch.repeat_interleave(torch.arange(len(counts), device=indptr.device), counts)
-    keys = items * num_categories + indices  # sorted: CSR rows in order, indices sorted
-    count_a = counts[a]
-    width = int(count_a.max()) if len(a) else 0
-    if width == 0:
-        return torch.zeros_like(a, dtype=torch.bool)
-    slot = torch.arange(width, device=a.device)
-    valid = slot.unsqueeze(0) < count_a.unsqueeze(1)  # [M, W]
-    pos_in = (indptr[a].unsqueeze(1) + slot).clamp_(max=max(len(indices) - 1, 0))
-    cats = indices[pos_in]  # [M, W]
-    query = b.unsqueeze(1) * num_categories + cats
-    found = torch.searchsorted(keys, query).clamp_(max=len(keys) - 1)
-    return ((keys[found] == query) & valid).any(1)
+def _item_category_keys(indptr: Tensor, indices: Tensor, num_categories: int) -> Tensor:
+    """Sorted ``item * C + category`` keys of the item → category CSR matrix."""
+    items = torch.repeat_interleave(
+        torch.arange(len(indptr) - 1, device=indptr.device), indptr.diff()
+    )
+    return torch.sort(items * num_categories + indices).values
