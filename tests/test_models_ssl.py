@@ -196,6 +196,8 @@ def test_xsimgcl_eval_is_plain_propagation_and_train_is_perturbed(graph):
     noise = layer1.detach().double() - a @ e0
     nonzero = (a @ e0).abs().sum(1) > 0
     assert torch.allclose(noise.norm(dim=1)[nonzero], torch.full((12,), 0.2).double()[nonzero])
+    model.eval()
+    assert model._views is None  # switching to eval drops the stored training views
 
 
 def test_simgcl_main_view_is_clean_and_aux_uses_the_generator(graph):

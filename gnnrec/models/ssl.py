@@ -436,6 +436,11 @@ class XSimGCL(_ContrastiveLightGCN):
         """Build over a training graph's normalised adjacency."""
         return cls(graph.adjacency, graph.num_users, graph.num_items, **hparams)
 
+    def train(self, mode: bool = True) -> XSimGCL:
+        if not mode:
+            self._views = None  # release the last training step's autograd graph
+        return super().train(mode)
+
     def start_epoch(self, generator: torch.Generator) -> None:
         """Keep ``generator`` as the source of the training noise drawn in :meth:`forward`."""
         self._generator = generator
