@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -12,7 +11,7 @@ from gnnrec.graph.build import RecGraph, adjacency
 from gnnrec.models.base import Recommender, check_int, split_nodes, squared_norm
 from gnnrec.models.layers.combine import layer_combination
 from gnnrec.models.layers.dropout import check_probability, sparse_value_dropout
-from gnnrec.models.layers.propagate import propagate_layers
+from gnnrec.models.layers.propagate import propagate_layers, spmm, transpose_csr
 
 
 class LightGCN(Recommender):
@@ -64,6 +63,8 @@ class LightGCN(Recommender):
             ``[*, (K+1) d]`` representations.
         edge_dropout: drop probability of each adjacency non-zero (training).
         message_dropout: dropout probability on layer outputs (training).
+        symmetric: whether ``adjacency`` is symmetric (symmetric
+            normalisation); otherwise its transpose is kept for the backward.
     """
 
     def __init__(
@@ -78,6 +79,7 @@ class LightGCN(Recommender):
         combine: str = "mean",
         edge_dropout: float = 0.0,
         message_dropout: float = 0.0,
+        symmetric: bool = True,
     ) -> None:
         super().__init__()
         check_int("embedding_dim", embedding_dim)
@@ -88,6 +90,10 @@ class LightGCN(Recommender):
         self.num_layers = num_layers
         self.init_std = init_std
         self.register_buffer("adjacency", adjacency, persistent=False)
+        # the transpose for the backward pass; None when the adjacency is symmetric
+        self.register_buffer(
+            "adjacency_t", None if symmetric else transpose_csr(adjacency), persistent=False
+        )
         self.embedding = nn.Embedding(adjacency.shape[0], embedding_dim)
         if alpha is not None and combine == "mean":
             combine = "weighted"
@@ -107,9 +113,11 @@ class LightGCN(Recommender):
             raise ValueError(f"self_loops must be true or false, got {self_loops!r}")
         if norm == "sym" and not self_loops:
             a = graph.adjacency
+            return cls(a, graph.num_users, graph.num_items, **hparams)
         else:
             a = adjacency(graph.edge_index, graph.num_nodes, norm, self_loops)
-        return cls(a, graph.num_users, graph.num_items, **hparams)
+        symmetric = norm != "left"
+        return cls(a, graph.num_users, graph.num_items, symmetric=symmetric, **hparams)
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.embedding.weight, std=self.init_std)
@@ -121,11 +129,13 @@ class LightGCN(Recommender):
         (``[N, d]`` each), with dropout applied in training mode."""
         x = self.embedding.weight
         if not self.training or (self.edge_dropout == 0 and self.message_dropout == 0):
-            return propagate_layers(self.adjacency, x, self.num_layers)
+            return propagate_layers(self.adjacency, x, self.num_layers, self.adjacency_t)
         a = sparse_value_dropout(self.adjacency, self.edge_dropout)
+        # dropping non-zeros independently breaks symmetry: the backward needs a's transpose
+        a_t = transpose_csr(a) if self.edge_dropout > 0 else self.adjacency_t
         out = [x]
         for _ in range(self.num_layers):
-            x = F.dropout(torch.sparse.mm(a, x), self.message_dropout, training=True)
+            x = F.dropout(spmm(a, x, a_t), self.message_dropout, training=True)
             out.append(x)
         return out
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -12,6 +11,7 @@ from gnnrec.graph.build import RecGraph
 from gnnrec.models.base import Recommender, check_int, split_nodes, squared_norm
 from gnnrec.models.layers.combine import layer_combination
 from gnnrec.models.layers.dropout import check_probability, sparse_value_dropout
+from gnnrec.models.layers.propagate import spmm, transpose_csr
 
 
 class NGCFConv(nn.Module):
@@ -40,9 +40,10 @@ class NGCFConv(nn.Module):
             nn.init.xavier_uniform_(lin.weight)
             nn.init.zeros_(lin.bias)
 
-    def forward(self, laplacian: Tensor, x: Tensor) -> Tensor:
-        """``laplacian`` ``[N, N]`` sparse, ``x`` ``[N, d]`` → ``[N, d]``."""
-        side = torch.sparse.mm(laplacian, x)  # L E
+    def forward(self, laplacian: Tensor, x: Tensor, laplacian_t: Tensor | None = None) -> Tensor:
+        """``laplacian`` ``[N, N]`` sparse (``laplacian_t`` its transpose, None
+        when symmetric), ``x`` ``[N, d]`` → ``[N, d]``."""
+        side = spmm(laplacian, x, laplacian_t)  # L E
         out = self.lin_sum(side + x) + self.lin_bi(side * x)
         return F.leaky_relu(out, self.negative_slope)
 
@@ -148,10 +149,12 @@ class NGCF(Recommender):
     def layers(self) -> list[Tensor]:
         r"""Layer 0 and the L2-normalised outputs of layers ``1..L`` (``[N, d]`` each)."""
         laplacian = sparse_value_dropout(self.adjacency, self.node_dropout, self.training)
+        dropped = self.training and self.node_dropout > 0
+        laplacian_t = transpose_csr(laplacian) if dropped else None
         x = self.embedding.weight
         out = [x]
         for conv in self.convs:
-            x = F.dropout(conv(laplacian, x), self.message_dropout, self.training)
+            x = F.dropout(conv(laplacian, x, laplacian_t), self.message_dropout, self.training)
             out.append(F.normalize(x, dim=1))
         return out
 
