@@ -117,7 +117,7 @@ class Trainer:
             neg=neg,
             user_emb=u,
             pos_emb=item_emb.index_select(0, pos),
-            neg_emb=item_emb.index_select(0, flat_neg).view(*neg.shape, -1),
+            neg_emb=item_emb.index_select(0, flat_neg).view(*neg.shape, item_emb.shape[1]),
         )
         terms = dict(loss(batch))
         terms["reg"] = (
