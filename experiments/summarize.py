@@ -23,8 +23,8 @@ DEFAULT_METRICS = [
 
 def summarize(root: Path, metrics: list[str]) -> str:
     rows = [
-        "| run | model | " + " | ".join(metrics) + " | best epoch | wall s |",
-        "|---" * (len(metrics) + 4) + "|",
+        "| run | model | " + " | ".join(metrics) + " | best epoch | train s | wall s |",
+        "|---" * (len(metrics) + 5) + "|",
     ]
     for hydra_dir in sorted(root.rglob(".hydra")):
         run = hydra_dir.parent
@@ -38,7 +38,8 @@ def summarize(root: Path, metrics: list[str]) -> str:
         rows.append(
             f"| {name} | {r.get('model', '?')} | "
             + " | ".join(cells)
-            + f" | {r.get('best_epoch', '-')} | {r.get('wall_time_s', 0):.1f} |"
+            + f" | {r.get('best_epoch', '-')} | {r.get('train_time_s', 0):.1f}"
+            + f" | {r.get('wall_time_s', 0):.1f} |"
         )
     return "\n".join(rows)
 
