@@ -26,12 +26,17 @@ from gnnrec.models.layers.combine import layer_combination
 _HIERARCHY_LEVEL = re.compile(r"category_l\d+")
 """Node types of kept category-hierarchy levels (see ``gnnrec.data.categories``)."""
 
+
+def _identity(x: Tensor) -> Tensor:
+    return x
+
+
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "relu": F.relu,
     "elu": F.elu,
     "gelu": F.gelu,
     "tanh": torch.tanh,
-    "none": lambda x: x,
+    "none": _identity,
 }
 
 
@@ -115,7 +120,9 @@ class RGCNRec(Recommender):
     with ``num_blocks`` :math:`\mathbf{W}_r` is block-diagonal.
     Implemented with PyG's ``RGCNConv`` (``aggr="mean"``, no bias) on the
     homogeneous view of the graph (nodes ordered users, items, then the
-    other node types; relation ``r`` = position of the edge type).
+    other node types; relation ``r`` = position of the edge type). The last
+    layer is computed for users and items only (bipartite ``RGCNConv`` call
+    over the edges into them): no score changes.
 
     Schlichtkrull et al., "Modeling Relational Data with Graph Convolutional
     Networks", ESWC 2018. Deviations: the paper's link-prediction decoder is
@@ -184,6 +191,9 @@ class RGCNRec(Recommender):
         types = [torch.full((e.size(1),), r, dtype=torch.long) for r, e in enumerate(pieces)]
         self.register_buffer("edge_index", torch.cat(pieces, dim=1), persistent=False)
         self.register_buffer("edge_type", torch.cat(types).to(pieces[0].device), persistent=False)
+        into_users_items = self.edge_index[1] < self.num_users + self.num_items
+        self.register_buffer("last_edge_index", self.edge_index[:, into_users_items], False)
+        self.register_buffer("last_edge_type", self.edge_type[into_users_items], False)
         self.embedding = nn.Embedding(total, embedding_dim)
         self.convs = nn.ModuleList(
             RGCNConv(
@@ -222,7 +232,10 @@ class RGCNRec(Recommender):
         x = self.embedding.weight
         layers = [x[:n]]
         for i, conv in enumerate(self.convs):
-            x = conv(x, self.edge_index, self.edge_type)
+            if i < self.num_layers - 1:
+                x = conv(x, self.edge_index, self.edge_type)
+            else:  # only user and item rows reach the scores
+                x = conv((x, x[:n]), self.last_edge_index, self.last_edge_type)
             if i < self.num_layers - 1:
                 x = self.act(x)
             layers.append(x[:n])
