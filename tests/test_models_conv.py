@@ -166,7 +166,7 @@ def test_gat_defaults_keep_the_pre_stack_parameters(graph):
     [
         ("gcn", {"combine": "jk"}, "combine must be one of mean, weighted"),
         ("sage", {"activation": "tanh"}, "activation must be one of elu, relu, none"),
-        ("gcn", {"dropout": 1.0}, "dropout must be a number in"),
+        ("gcn", {"dropout": 1.0}, "dropout must be a probability in"),
         ("sage", {"edge_dropout": -0.1}, "edge_dropout must be"),
         ("gcn", {"num_layers": 0}, "num_layers must be an integer >= 1"),
         ("transformer", {"heads": 3}, "not divisible by heads 3"),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from gnnrec.models.layers.combine import LayerCombination
 from gnnrec.models.scorers import EmbeddingScorer
 
 Scorer = Callable[[Tensor], Tensor]
@@ -72,6 +73,50 @@ class Recommender(nn.Module):
         """
         user_emb, item_emb = self()
         return EmbeddingScorer(user_emb, item_emb, "dot")
+
+
+class GraphRecommender(Recommender):
+    """A model over the homogeneous graph: one embedding table over its nodes
+    (users, items(, categories)) as layer 0, layers computed by :meth:`layers`,
+    and a :class:`~gnnrec.models.layers.combine.LayerCombination` ``combine``
+    of them; scores are dot products of the combined user and item rows.
+
+    Subclasses set ``embedding``, ``combine`` and ``num_layers`` and implement
+    :meth:`layers`.
+    """
+
+    embedding: nn.Embedding
+    combine: LayerCombination
+    num_layers: int
+
+    def layers(self) -> list[Tensor]:
+        """The ``K + 1`` layer outputs ``[N, d]`` (layer 0 first)."""
+        raise NotImplementedError
+
+    def propagate(self) -> Tensor:
+        """All node representations ``[N, d']`` after layer combination."""
+        return self.combine(self.layers())
+
+    def forward(self) -> tuple[Tensor, Tensor]:
+        return split_nodes(self.propagate(), self.num_users, self.num_items)
+
+    def regularization(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
+        offset = self.num_users
+        return squared_norm(self.embedding.weight, users, pos + offset, neg + offset)
+
+    def extra_repr_items(self) -> list[str]:
+        """Extra ``key=value`` parts of the model's one-line summary."""
+        return []
+
+    def __repr__(self) -> str:
+        parts = [
+            f"nodes={self.embedding.num_embeddings}",
+            f"dim={self.embedding.embedding_dim}",
+            f"layers={self.num_layers}",
+            *self.extra_repr_items(),
+            f"combine={type(self.combine).__name__}",
+        ]
+        return f"{type(self).__name__}({', '.join(parts)})"
 
 
 def check_int(name: str, value: object, minimum: int = 1) -> int:

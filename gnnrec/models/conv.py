@@ -21,8 +21,9 @@ from torch_geometric.nn import GCNConv, MessagePassing, SAGEConv, TransformerCon
 from torch_geometric.utils import dropout_edge
 
 from gnnrec.graph.build import RecGraph
-from gnnrec.models.base import Recommender, check_int, split_nodes, squared_norm
+from gnnrec.models.base import GraphRecommender, check_int
 from gnnrec.models.layers.combine import layer_combination
+from gnnrec.models.layers.dropout import check_probability
 
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "elu": torch.nn.functional.elu,
@@ -34,13 +35,6 @@ ConvFactory = Callable[[int], MessagePassing]
 """Builds one ``[N, d] -> [N, d]`` convolution for layers of width ``d``."""
 
 
-def check_probability(name: str, value: object) -> float:
-    """Validate a dropout rate (a float in ``[0, 1)``)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
 def check_heads(embedding_dim: int, heads: int) -> None:
     """Heads are concatenated back to ``embedding_dim``, so they must divide it."""
     if embedding_dim % heads:
@@ -50,7 +44,7 @@ def check_heads(embedding_dim: int, heads: int) -> None:
         )
 
 
-class ConvStackRec(Recommender):
+class ConvStackRec(GraphRecommender):
     r"""A stack of PyG convolutions over the user–item(–category) graph.
 
     .. math::
@@ -135,7 +129,7 @@ class ConvStackRec(Recommender):
         # so a seeded GATRec starts from the same weights as before the refactor.
         self.embedding = nn.Embedding(num_nodes, embedding_dim)
         self.convs = nn.ModuleList(conv(embedding_dim) for _ in range(num_layers))
-        self.combination = layer_combination(combine, num_layers, embedding_dim, alpha)
+        self.combine = layer_combination(combine, num_layers, embedding_dim, alpha)
         self.reset_parameters()
 
     @classmethod
@@ -147,8 +141,8 @@ class ConvStackRec(Recommender):
         nn.init.normal_(self.embedding.weight, std=self.init_std)
         for conv in self.convs:
             conv.reset_parameters()
-        if hasattr(self.combination, "reset_parameters"):
-            self.combination.reset_parameters()
+        if hasattr(self.combine, "reset_parameters"):
+            self.combine.reset_parameters()
 
     def message_edges(self) -> Tensor:
         """``[2, E']`` edges of this forward pass (a random subset while training)."""
@@ -156,6 +150,9 @@ class ConvStackRec(Recommender):
             return self.edge_index
         edge_index, _ = dropout_edge(self.edge_index, p=self.edge_dropout, force_undirected=True)
         return edge_index
+
+    def extra_repr_items(self) -> list[str]:
+        return [f"conv={type(self.convs[0]).__name__}"]
 
     def layers(self) -> list[Tensor]:
         r"""Layer outputs :math:`[\mathbf{H}^{(0)}, \dots, \mathbf{H}^{(L)}]`, ``[N, d]`` each."""
@@ -170,26 +167,6 @@ class ConvStackRec(Recommender):
                 x = nn.functional.dropout(x, p=self.dropout, training=self.training)
             out.append(x)
         return out
-
-    def propagate(self) -> Tensor:
-        """All node representations ``[N, d']`` after layer combination."""
-        return self.combination(self.layers())
-
-    def forward(self) -> tuple[Tensor, Tensor]:
-        return split_nodes(self.propagate(), self.num_users, self.num_items)
-
-    def regularization(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
-        w = self.embedding.weight
-        offset = self.num_users
-        return squared_norm(w, users, pos + offset, neg + offset)
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(nodes={self.embedding.num_embeddings}, "
-            f"dim={self.embedding.embedding_dim}, layers={self.num_layers}, "
-            f"conv={type(self.convs[0]).__name__}, "
-            f"combine={type(self.combination).__name__})"
-        )
 
 
 class GCNRec(ConvStackRec):

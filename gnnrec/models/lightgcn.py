@@ -8,13 +8,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gnnrec.graph.build import RecGraph, adjacency
-from gnnrec.models.base import Recommender, check_int, split_nodes, squared_norm
+from gnnrec.models.base import GraphRecommender, check_int
 from gnnrec.models.layers.combine import layer_combination
 from gnnrec.models.layers.dropout import check_probability, sparse_value_dropout
 from gnnrec.models.layers.propagate import propagate_layers, spmm, transpose_csr
 
 
-class LightGCN(Recommender):
+class LightGCN(GraphRecommender):
     r"""LightGCN: linear propagation over the normalised interaction graph.
 
     .. math::
@@ -138,22 +138,3 @@ class LightGCN(Recommender):
             x = F.dropout(spmm(a, x, a_t), self.message_dropout, training=True)
             out.append(x)
         return out
-
-    def propagate(self) -> Tensor:
-        """All node embeddings ``[N, d']`` after layer combination."""
-        return self.combine(self.layers())
-
-    def forward(self) -> tuple[Tensor, Tensor]:
-        return split_nodes(self.propagate(), self.num_users, self.num_items)
-
-    def regularization(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
-        w = self.embedding.weight
-        offset = self.num_users
-        return squared_norm(w, users, pos + offset, neg + offset)
-
-    def __repr__(self) -> str:
-        return (
-            f"LightGCN(nodes={self.embedding.num_embeddings}, "
-            f"dim={self.embedding.embedding_dim}, layers={self.num_layers}, "
-            f"combine={type(self.combine).__name__})"
-        )

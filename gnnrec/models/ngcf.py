@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gnnrec.graph.build import RecGraph
-from gnnrec.models.base import Recommender, check_int, split_nodes, squared_norm
+from gnnrec.models.base import GraphRecommender, check_int
 from gnnrec.models.layers.combine import layer_combination
 from gnnrec.models.layers.dropout import check_probability, sparse_value_dropout
 from gnnrec.models.layers.propagate import spmm, transpose_csr
@@ -48,7 +48,7 @@ class NGCFConv(nn.Module):
         return F.leaky_relu(out, self.negative_slope)
 
 
-class NGCF(Recommender):
+class NGCF(GraphRecommender):
     r"""NGCF: stacked non-linear propagation with feature interaction.
 
     .. math::
@@ -157,22 +157,3 @@ class NGCF(Recommender):
             x = F.dropout(conv(laplacian, x, laplacian_t), self.message_dropout, self.training)
             out.append(F.normalize(x, dim=1))
         return out
-
-    def propagate(self) -> Tensor:
-        """All node representations ``[N, d']`` after layer combination."""
-        return self.combine(self.layers())
-
-    def forward(self) -> tuple[Tensor, Tensor]:
-        return split_nodes(self.propagate(), self.num_users, self.num_items)
-
-    def regularization(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
-        w = self.embedding.weight
-        offset = self.num_users
-        return squared_norm(w, users, pos + offset, neg + offset)
-
-    def __repr__(self) -> str:
-        return (
-            f"NGCF(nodes={self.embedding.num_embeddings}, "
-            f"dim={self.embedding.embedding_dim}, layers={self.num_layers}, "
-            f"combine={type(self.combine).__name__})"
-        )
