@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 DEFAULT_METRICS = [
@@ -21,12 +22,17 @@ DEFAULT_METRICS = [
 ]
 
 
+def _natural(path: Path) -> list:
+    """Sort key: job 2 before job 10."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
+
+
 def summarize(root: Path, metrics: list[str]) -> str:
     rows = [
         "| run | model | " + " | ".join(metrics) + " | best epoch | train s | wall s |",
         "|---" * (len(metrics) + 5) + "|",
     ]
-    for hydra_dir in sorted(root.rglob(".hydra")):
+    for hydra_dir in sorted(root.rglob(".hydra"), key=_natural):
         run = hydra_dir.parent
         name = str(run.relative_to(root)) or "."
         results_file = run / "results.json"
