@@ -15,5 +15,4 @@ models=${MODELS:-$(ls conf/model/*.yaml | xargs -n1 basename | sed "s/\.yaml$//"
 sweep="multirun/zoo-${dataset}-$(date +%Y%m%d-%H%M%S)"
 .venv/bin/gnnrec-train -m "model=$models" "dataset=$dataset" logger=none train.progress=false \
     "hydra.sweep.dir=$sweep" "$@"
-.venv/bin/python experiments/summarize.py "$sweep" --metrics test/recall@20 test/ndcg@20 \
-    test/cc_recall@20 test/cat_coverage@20 | tee "$sweep/table.md"
+.venv/bin/python experiments/zoo_table.py "$sweep" | tee "$sweep/table.md"

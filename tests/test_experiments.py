@@ -44,3 +44,35 @@ def test_summarize_lists_finished_and_failed_runs(tmp_path):
     )
     assert lines[2] == "| 0-mf | mf | 0.1800 | - | 4 | 1.5 | 2.0 |"
     assert lines[3] == "| 1-gat | (no results.json: failed or unfinished) |"
+
+
+def test_zoo_table_orders_models_bolds_the_best_and_lets_reruns_win(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        "zoo_table", REPO / "experiments" / "zoo_table.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def result(model, recall, train=1.0):
+        keys = [k for k, _ in module.COLUMNS]
+        return {
+            "model": model,
+            **dict.fromkeys(keys, 0.1),
+            "test/recall@20": recall,
+            "best_epoch": 3,
+            "train_time_s": train,
+            "wall_time_s": 2.0,
+        }
+
+    for sweep, name, res in (
+        ("a", "0-simgcl", result("simgcl", 0.1)),
+        ("a", "1-mostpop", result("mostpop", 0.05, train=0.0)),
+        ("b", "0-simgcl", result("simgcl", 0.3)),
+    ):
+        (tmp_path / sweep / name).mkdir(parents=True)
+        (tmp_path / sweep / name / "results.json").write_text(json.dumps(res))
+    lines = module.table(module.load([tmp_path / "a", tmp_path / "b"])).splitlines()
+    assert lines[2].startswith("| mostpop | 0.0500 |") and lines[2].endswith(
+        "| – | 2.0 s (whole run) |"
+    )
+    assert lines[3].startswith("| simgcl | **0.3000** |") and lines[3].endswith("| 3 | 1.0 s |")
