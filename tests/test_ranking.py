@@ -186,3 +186,10 @@ def test_topk_on_gpu_equals_cpu():
     scores[3, :4000] = -INF
     expected = topk_with_ties(scores, 20)
     torch.testing.assert_close(topk_with_ties(scores.cuda(), 20).cpu(), expected)
+
+
+def test_no_rows_on_a_large_catalogue():
+    """A part without users (Gowalla has no validation part) ranks nothing, on the
+    block-filter path too (enough items for it: here 64 blocks of 64)."""
+    scores = torch.empty(0, 4096)
+    assert topk_with_ties(scores, 20).shape == (0, 20)

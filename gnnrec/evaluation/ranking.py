@@ -109,7 +109,7 @@ def _top_candidates(scores: Tensor, n: int, block: int = 64) -> tuple[Tensor, Te
     """
     rows, num_items = scores.shape
     num_blocks = num_items // block
-    if num_blocks < n + 1 or scores.stride(1) != 1:
+    if rows == 0 or num_blocks < n + 1 or scores.stride(1) != 1:
         return torch.topk(scores, n, dim=1, sorted=False)
     blocks = scores.as_strided((rows, num_blocks, block), (scores.stride(0), block, 1))
     best = torch.topk(blocks.amax(-1), n + 1, dim=1, sorted=True)
