@@ -82,9 +82,10 @@ def hetero_relations(
 def _require_more_than_interactions(model: str, edge_types: Sequence[EdgeType]) -> None:
     if all(et in (INTERACTS, REV_INTERACTS) for et in edge_types):
         raise ValueError(
-            f"model={model} needs relations beyond user–item: set "
-            "model.graph.include_categories=true, use a dataset with side relations "
-            "(dataset=ml-100k-kg), or choose model=lightgcn"
+            f"model={model} needs relations beyond user–item and this graph has none: "
+            "item categories (model.graph.include_categories=true on a dataset with "
+            "categories) or side relations (a knowledge graph or attributes, e.g. "
+            "dataset=ml-100k-kg); otherwise choose model=lightgcn"
         )
 
 
