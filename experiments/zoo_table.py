@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 ORDER = (
@@ -35,16 +36,30 @@ def load(roots: list[Path]) -> dict[str, dict]:
     return runs
 
 
+def _number(value: object) -> float | None:
+    """A finite metric value, or None (missing, or NaN written as null)."""
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
 def table(runs: dict[str, dict]) -> str:
-    best = {key: max(r.get(key, float("-inf")) for r in runs.values()) for key, _ in COLUMNS}
+    best = {
+        key: max((v for r in runs.values() if (v := _number(r.get(key))) is not None), default=None)
+        for key, _ in COLUMNS
+    }
     header = ["model", *(title for _, title in COLUMNS), "best epoch", "train time"]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for model in [m for m in ORDER if m in runs] + sorted(set(runs) - set(ORDER)):
         r = runs[model]
         cells = []
         for key, _ in COLUMNS:
-            text = f"{r[key]:.2f}" if "coverage" in key else f"{r[key]:.4f}"
-            cells.append(f"**{text}**" if r[key] == best[key] else text)
+            value = _number(r.get(key))
+            if value is None:  # e.g. category metrics without categories, no validation part
+                cells.append("–")
+                continue
+            text = f"{value:.2f}" if "coverage" in key else f"{value:.4f}"
+            cells.append(f"**{text}**" if value == best[key] else text)
         trained = r["train_time_s"] > 0.05
         epoch = str(r["best_epoch"]) if trained else "–"
         time = f"{r['train_time_s']:.1f} s" if trained else f"{r['wall_time_s']:.1f} s (whole run)"
