@@ -108,10 +108,13 @@ def adjacency(
     tensor on the edge list's device (for models that choose their own
     normalisation over :attr:`RecGraph.edge_index`)."""
     m = normalized_adjacency(edge_index.cpu().numpy(), num_nodes, norm, self_loops)
-    return _to_torch_csr(m).to(edge_index.device)
+    return to_torch_csr(m).to(edge_index.device)
 
 
-def _to_torch_csr(m: sp.csr_matrix) -> torch.Tensor:
+def to_torch_csr(m: sp.spmatrix) -> torch.Tensor:
+    """A scipy sparse matrix as a float32 torch CSR tensor (indices sorted)."""
+    m = sp.csr_matrix(m)
+    m.sort_indices()
     with warnings.catch_warnings():
         # torch flags sparse CSR as "beta"; sparse.mm with CSR is stable for our use.
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
@@ -199,7 +202,7 @@ def build_graph(
     return RecGraph(
         hetero=hetero,
         edge_index=torch.from_numpy(both.copy()),
-        adjacency=_to_torch_csr(adjacency),
+        adjacency=to_torch_csr(adjacency),
         num_users=num_u,
         num_items=num_i,
         num_categories=num_c,

@@ -8,11 +8,10 @@ import torch
 from scipy.sparse.linalg import svds
 from torch import Tensor
 
-from gnnrec.graph.build import RecGraph
+from gnnrec.graph.build import RecGraph, to_torch_csr
 from gnnrec.models.base import Recommender, Scorer, check_int
 from gnnrec.models.itemknn import (
     ChunkScorer,
-    torch_csr,
     train_interactions,
     user_rows_transposed,
 )
@@ -128,8 +127,8 @@ class GFCF(Recommender):
         low_out = np.sqrt(item_deg)[:, None] * v
         device = graph.edge_index.device
         return cls(
-            torch_csr(norm).to(device),
-            torch_csr(r).to(device),
+            to_torch_csr(norm).to(device),
+            to_torch_csr(r).to(device),
             torch.from_numpy(low_in.astype(np.float32)).to(device),
             torch.from_numpy(low_out.astype(np.float32)).to(device),
         )

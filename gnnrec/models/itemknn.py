@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -11,7 +10,7 @@ import torch
 from torch import Tensor
 
 from gnnrec.data.sparse import binary_csr
-from gnnrec.graph.build import INTERACTS, RecGraph
+from gnnrec.graph.build import INTERACTS, RecGraph, to_torch_csr
 from gnnrec.models.base import Recommender, Scorer, check_int
 
 _SIMILARITY_BLOCK = 512
@@ -73,22 +72,6 @@ def item_similarity(matrix: sp.spmatrix, k: int = 100, shrink: float = 0.0) -> s
     )
     out.sort_indices()
     return out
-
-
-def torch_csr(m: sp.spmatrix) -> Tensor:
-    """A scipy matrix as a float32 torch CSR tensor (sorted indices)."""
-    m = sp.csr_matrix(m)
-    m.sort_indices()
-    with warnings.catch_warnings():
-        # torch flags sparse CSR as "beta"; sparse.mm with CSR is stable for our use.
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(m.indptr.astype(np.int64)),
-            torch.from_numpy(m.indices.astype(np.int64)),
-            torch.from_numpy(m.data.astype(np.float32)),
-            size=m.shape,
-            check_invariants=True,
-        )
 
 
 def user_rows_transposed(crow: Tensor, col: Tensor, users: Tensor, num_items: int) -> Tensor:
@@ -174,8 +157,8 @@ class ItemKNN(Recommender):
             raise ValueError(f"shrink must be a number >= 0 (e.g. 0 or 10), got {shrink!r}")
         r = train_interactions(graph)
         device = graph.edge_index.device
-        sim = torch_csr(item_similarity(r, k, float(shrink))).to(device)
-        return cls(sim, torch_csr(r).to(device))
+        sim = to_torch_csr(item_similarity(r, k, float(shrink))).to(device)
+        return cls(sim, to_torch_csr(r).to(device))
 
     def reset_parameters(self) -> None:
         """Nothing to reset: the model has no parameters."""
