@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -141,13 +141,14 @@ def test_errors_exit_2_without_traceback(
 
 
 def test_console_script(tmp_path: Path) -> None:
-    exe = shutil.which("gnnrec-data")
-    if exe is None:
-        pytest.skip("gnnrec-data is not installed (pip install -e .)")
-    done = subprocess.run([exe, "--help"], capture_output=True, text=True, check=False)
+    # the script installed next to the interpreter running the tests (the venv's
+    # bin/), whether or not that folder is on PATH
+    exe = Path(sys.executable).parent / "gnnrec-data"
+    assert exe.is_file(), f"gnnrec-data is not installed next to {sys.executable}"
+    done = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and done.stdout.startswith("usage: gnnrec-data")
     done = subprocess.run(
-        [exe, "stats", "dataset=nope", f"cache_dir={tmp_path}"],
+        [str(exe), "stats", "dataset=nope", f"cache_dir={tmp_path}"],
         capture_output=True,
         text=True,
         check=False,
