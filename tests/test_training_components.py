@@ -117,3 +117,26 @@ def test_cli_rejects_options_that_do_not_fit(overrides, message, tmp_path):
     assert len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_a_split_with_nothing_to_test_stops_before_training(tmp_path):
+    """30 users with one interaction each: a per-user split keeps all of them in train."""
+    rows = ["user_id\titem_id\trating\ttimestamp"]
+    rows += [f"u{u}\ti{u % 7}\t5\t{1000 + u}" for u in range(30)]
+    (tmp_path / "log.tsv").write_text("\n".join(rows) + "\n")
+    proc = gnnrec_train(
+        f"dataset.root={tmp_path}",
+        "dataset.interactions.file=log.tsv",
+        "~dataset.categories",
+        "logger=none",
+        "hydra.run.dir=out",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("gnnrec-train: error")]
+    assert len(lines) == 1, proc.stderr[-2000:]
+    assert "leaves the test part empty (30 train, 0 validation interactions" in lines[0]
+    assert "no user of ml-100k has more than 1" in lines[0] and "dataset.kcore" in lines[0]
+    assert not (tmp_path / "out" / "results.json").exists()
+    assert not (tmp_path / "out" / "metrics.jsonl").exists()  # stopped before training

@@ -32,7 +32,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from gnnrec.cli.common import build, checked, load_data, make_split
 from gnnrec.data.dataset import InteractionDataset
 from gnnrec.data.split import Split
-from gnnrec.errors import ConfigError, GnnrecError
+from gnnrec.errors import ConfigError, GnnrecError, SplitError
 from gnnrec.evaluation.evaluator import Evaluator
 from gnnrec.graph.build import build_graph
 from gnnrec.logging.base import NullLogger, RunLogger
@@ -62,6 +62,27 @@ def build_model(cfg: DictConfig, split: Split, device: torch.device) -> Recommen
         {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k not in RUNNER_KEYS}
     )
     return build(params, "model", graph=graph).to(device)
+
+
+def check_evaluable(split: Split) -> None:
+    """Stop before training when the split leaves nothing to test on.
+
+    A per-user split of a log where every user has one or two interactions
+    puts them all in train: the run would train and then report a table of
+    NaN. (An empty validation part alone is fine: training then runs every
+    epoch without early stopping.)
+    """
+    if len(split.test) > 0:
+        return
+    ds = split.dataset
+    most = int(np.bincount(ds.users, minlength=ds.num_users).max()) if len(ds.users) else 0
+    raise SplitError(
+        f"split '{split.method}' leaves the test part empty ({len(split.train)} train, "
+        f"{len(split.valid)} validation interactions; no user of {ds.name} has more than "
+        f"{most}), so there is nothing to evaluate; expected users with enough interactions "
+        "to hold some out: raise dataset.kcore (e.g. dataset.kcore=3) or choose a split "
+        "that holds out across users (split=global_temporal, or split=random split.group_by=null)"
+    )
 
 
 TRAINING_GROUPS = ("loss", "sampler")
@@ -186,6 +207,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         log.info("%s", dataset)
         split = make_split(cfg, dataset)
         log.info("split %s: %s", split.method, split.counts())
+        check_evaluable(split)
         model = build_model(cfg, split, device)
         log.info("model %s on %s", model, device)
         evaluator = checked(
