@@ -47,6 +47,11 @@ EXPECTED: dict[str, tuple[type[Exception], str]] = {
         DataError,
         "{root}/log.csv, line 5, column 'user': expected an id, found an empty value",
     ),
+    "nul_in_id": (
+        DataError,
+        "{root}/log.csv, line 4, column 'user': expected an id, found a NUL byte (\\x00) "
+        "inside the field",
+    ),
     "empty_file": (
         DataError,
         "{root}/log.csv: the file is empty (expected a header line and rows of interactions)",

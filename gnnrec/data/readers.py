@@ -681,6 +681,7 @@ def id_text(table: Table, column: str) -> pa.Array:
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         col = pc.cast(col, pa.string())
     text = _text(col)
+    _reject_nul(table, text, column, "an id")
     empty = np.asarray(pc.equal(pc.utf8_length(text), 0))
     if empty.any():
         raise table.error(
@@ -719,7 +720,21 @@ def label_text(table: Table, column: str) -> pa.Array:
         raise table.error("expected a value, found nothing", null, column)
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         col = pc.cast(col, pa.string())
-    return _text(col)
+    text = _text(col)
+    _reject_nul(table, text, column, "a value")
+    return text
+
+
+def _reject_nul(table: Table, text: pa.Array, column: str, expected: str) -> None:
+    """A NUL byte inside a field is corruption, not part of an id or label: some
+    consumers cut the text at it and two different values would become one."""
+    nul = np.asarray(pc.match_substring(text, "\x00"))
+    if nul.any():
+        raise table.error(
+            f"expected {expected}, found a NUL byte (\\x00) inside the field",
+            int(np.flatnonzero(nul)[0]),
+            column,
+        )
 
 
 def lookup_codes(table: Table, column: str, ids: np.ndarray) -> np.ndarray:
