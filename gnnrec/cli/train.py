@@ -46,7 +46,6 @@ from gnnrec.logging.run_info import device_name, git_commit, resolve_device, ver
 from gnnrec.losses.base import Loss
 from gnnrec.models.base import Recommender
 from gnnrec.sampling.base import NegativeSampler, TrainingPairs
-from gnnrec.train.loop import check_loss_and_sampler
 
 log = logging.getLogger("gnnrec")
 
@@ -90,17 +89,14 @@ TRAINING_GROUPS = ("loss", "sampler")
 
 
 def training_components(
-    cfg: DictConfig,
-    split: Split,
-    model: Recommender,
-    device: torch.device,
-    overrides: list[str],
+    cfg: DictConfig, pairs: TrainingPairs, model: Recommender, overrides: list[str]
 ) -> tuple[Loss, NegativeSampler]:
-    """The configured loss and sampler, checked against the model and the data.
+    """The configured loss and sampler over the training pairs.
 
     A training-free model (MostPop, ItemKNN, GF-CF) with a ``loss`` or
     ``sampler`` override on the command line is a configuration error: the
-    override would be silently ignored otherwise.
+    override would be silently ignored otherwise. Samplers check the data
+    (categories); ``Trainer.fit`` checks that loss and sampler fit each other.
     """
     if not model.trainable:
         for item in overrides:
@@ -111,8 +107,7 @@ def training_components(
                     "drop it or choose a trained model (e.g. model=lightgcn)"
                 )
     loss = build(cfg.loss, "loss")
-    sampler = build(cfg.sampler, "sampler", data=TrainingPairs.from_split(split, device))
-    check_loss_and_sampler(loss, sampler)
+    sampler = build(cfg.sampler, "sampler", data=pairs)
     return loss, sampler
 
 
@@ -224,14 +219,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             slice_parts=list(cfg.eval.slice_parts),
         )
         trainer = build(cfg.train, "trainer")
-        loss, sampler = training_components(
-            cfg, split, model, device, list(hydra_cfg.overrides.task)
-        )
+        pairs = TrainingPairs.from_split(split, device)
+        loss, sampler = training_components(cfg, pairs, model, list(hydra_cfg.overrides.task))
         if model.trainable:
             log.info("loss %s, sampler %s", loss, sampler)
-        train_idx = split.train
-        users = torch.from_numpy(dataset.users[train_idx]).to(device)
-        items = torch.from_numpy(dataset.items[train_idx]).to(device)
         generator = torch.Generator(device=device).manual_seed(seed)
         metrics_path = run_dir / "metrics.jsonl"
         metrics_path.unlink(missing_ok=True)
@@ -245,8 +236,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             fit = trainer.fit(
                 model,
                 evaluator,
-                users,
-                items,
+                pairs.users,
+                pairs.items,
                 generator,
                 on_epoch=on_epoch,
                 loss=loss,

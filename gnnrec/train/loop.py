@@ -127,11 +127,7 @@ class Trainer:
             if name in terms or name == "loss":
                 raise ValueError(f"auxiliary term {name!r} clashes with a loss term")
             terms[name] = value
-        total = None
-        for value in terms.values():
-            total = value if total is None else total + value
-        assert total is not None
-        return {"loss": total, **terms}
+        return {"loss": sum(terms.values()), **terms}
 
     def fit(
         self,
