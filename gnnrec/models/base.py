@@ -76,8 +76,8 @@ class Recommender(nn.Module):
 
 
 class GraphRecommender(Recommender):
-    """A model over the homogeneous graph: one embedding table over its nodes
-    (users, items(, categories)) as layer 0, layers computed by :meth:`layers`,
+    """A model with one embedding table over its nodes (users, items, then any
+    other node types: categories, side nodes) as layer 0, layers computed by :meth:`layers`,
     and a :class:`~gnnrec.models.layers.combine.LayerCombination` ``combine``
     of them; scores are dot products of the combined user and item rows.
 

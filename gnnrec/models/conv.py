@@ -141,8 +141,7 @@ class ConvStackRec(GraphRecommender):
         nn.init.normal_(self.embedding.weight, std=self.init_std)
         for conv in self.convs:
             conv.reset_parameters()
-        if hasattr(self.combine, "reset_parameters"):
-            self.combine.reset_parameters()
+        self.combine.reset_parameters()
 
     def message_edges(self) -> Tensor:
         """``[2, E']`` edges of this forward pass (a random subset while training)."""

@@ -20,7 +20,7 @@ from torch_geometric.nn import HGTConv, RGCNConv
 from torch_geometric.typing import EdgeType
 
 from gnnrec.graph.build import CATEGORY, INTERACTS, ITEM, REV_INTERACTS, USER, RecGraph
-from gnnrec.models.base import Recommender, check_int, squared_norm
+from gnnrec.models.base import GraphRecommender, Recommender, check_int, squared_norm
 from gnnrec.models.layers.combine import layer_combination
 
 _HIERARCHY_LEVEL = re.compile(r"category_l\d+")
@@ -101,7 +101,7 @@ def _check_common(
     return ACTIVATIONS[activation]
 
 
-class RGCNRec(Recommender):
+class RGCNRec(GraphRecommender):
     r"""R-GCN over the typed user–item–category(–side) graph, LightGCN-style layer mean.
 
     .. math::
@@ -210,7 +210,7 @@ class RGCNRec(Recommender):
             for _ in range(num_layers)
         )
         self.dropout = nn.Dropout(dropout)
-        self.combination = layer_combination(combine, num_layers, embedding_dim, alpha)
+        self.combine = layer_combination(combine, num_layers, embedding_dim, alpha)
         self.reset_parameters()
 
     @classmethod
@@ -224,11 +224,10 @@ class RGCNRec(Recommender):
         nn.init.normal_(self.embedding.weight, std=self.init_std)
         for conv in self.convs:
             conv.reset_parameters()
-        if hasattr(self.combination, "reset_parameters"):
-            self.combination.reset_parameters()
+        self.combine.reset_parameters()
 
-    def propagate(self) -> Tensor:
-        """Combined user and item rows ``[num_users + num_items, d']``."""
+    def layers(self) -> list[Tensor]:
+        """Layer outputs of the user and item rows, ``[num_users + num_items, d]`` each."""
         n = self.num_users + self.num_items
         x = self.embedding.weight
         layers = [x[:n]]
@@ -242,22 +241,10 @@ class RGCNRec(Recommender):
             layers.append(x[:n])
             if i < self.num_layers - 1:
                 x = self.dropout(x)
-        return self.combination(layers)
+        return layers
 
-    def forward(self) -> tuple[Tensor, Tensor]:
-        out = self.propagate()
-        return out[: self.num_users], out[self.num_users :]
-
-    def regularization(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
-        offset = self.num_users
-        return squared_norm(self.embedding.weight, users, pos + offset, neg + offset)
-
-    def __repr__(self) -> str:
-        return (
-            f"RGCNRec(nodes={self.embedding.num_embeddings}, "
-            f"relations={len(self.edge_types)}, dim={self.embedding.embedding_dim}, "
-            f"layers={self.num_layers})"
-        )
+    def extra_repr_items(self) -> list[str]:
+        return [f"relations={len(self.edge_types)}"]
 
 
 class HGTRec(Recommender):
@@ -374,7 +361,7 @@ class HGTRec(Recommender):
             for inputs, outs, ets in zip(self.layer_inputs, outputs, self.layer_edges, strict=True)
         )
         self.dropout = nn.Dropout(dropout)
-        self.combination = layer_combination(combine, num_layers, embedding_dim, alpha)
+        self.combine = layer_combination(combine, num_layers, embedding_dim, alpha)
         self.reset_parameters()
 
     @classmethod
@@ -389,8 +376,7 @@ class HGTRec(Recommender):
             nn.init.normal_(emb.weight, std=self.init_std)
         for conv in self.convs:
             conv.reset_parameters()
-        if hasattr(self.combination, "reset_parameters"):
-            self.combination.reset_parameters()
+        self.combine.reset_parameters()
 
     def edge_index_dict(self) -> dict[EdgeType, Tensor]:
         """Edge type → ``[2, E]`` edges of every edge type the layers use."""
@@ -411,7 +397,7 @@ class HGTRec(Recommender):
             layers.append(torch.cat([x[USER], x[ITEM]]))
             if i < self.num_layers - 1:
                 x = {t: self.dropout(h) for t, h in x.items()}
-        return self.combination(layers)
+        return self.combine(layers)
 
     def forward(self) -> tuple[Tensor, Tensor]:
         out = self.propagate()

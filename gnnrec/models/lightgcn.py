@@ -121,8 +121,7 @@ class LightGCN(GraphRecommender):
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.embedding.weight, std=self.init_std)
-        if hasattr(self.combine, "reset_parameters"):
-            self.combine.reset_parameters()
+        self.combine.reset_parameters()
 
     def layers(self) -> list[Tensor]:
         r"""The ``K + 1`` layer outputs :math:`\mathbf{E}^{(0)}, \dots, \mathbf{E}^{(K)}`

@@ -143,8 +143,7 @@ class NGCF(GraphRecommender):
         nn.init.xavier_uniform_(self.embedding.weight)
         for conv in self.convs:
             conv.reset_parameters()
-        if hasattr(self.combine, "reset_parameters"):
-            self.combine.reset_parameters()
+        self.combine.reset_parameters()
 
     def layers(self) -> list[Tensor]:
         r"""Layer 0 and the L2-normalised outputs of layers ``1..L`` (``[N, d]`` each)."""

@@ -26,9 +26,9 @@ from torch import Tensor, nn
 from gnnrec.graph.augment import AUGMENTATIONS, augmented_view
 from gnnrec.graph.build import RecGraph
 from gnnrec.losses.functional import info_nce
-from gnnrec.models.base import Recommender, check_int, split_nodes, squared_norm
+from gnnrec.models.base import GraphRecommender, check_int, split_nodes
 from gnnrec.models.layers.combine import layer_combination
-from gnnrec.models.layers.propagate import propagate_layers
+from gnnrec.models.layers.propagate import propagate_layers, spmm
 
 SMALL_DATA_NOTE = """Default contrastive weight lambda = 0.01 for SGL, SimGCL and XSimGCL.
 
@@ -73,7 +73,7 @@ def sign_aligned_noise(x: Tensor, eps: float, generator: torch.Generator | None)
     return eps * torch.sign(x) * F.normalize(delta, dim=-1)
 
 
-class _ContrastiveLightGCN(Recommender):
+class _ContrastiveLightGCN(GraphRecommender):
     """Shared backbone: one node embedding table, the normalised adjacency, the
     layer combination, the layer-0 L2 term and the two-sided InfoNCE term."""
 
@@ -109,10 +109,6 @@ class _ContrastiveLightGCN(Recommender):
     def reset_parameters(self) -> None:
         nn.init.normal_(self.embedding.weight, std=self.init_std)
 
-    def regularization(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
-        offset = self.num_users
-        return squared_norm(self.embedding.weight, users, pos + offset, neg + offset)
-
     def _contrast(self, users: Tensor, pos: Tensor, view1: Tensor, view2: Tensor) -> Tensor:
         """``ssl_weight`` times InfoNCE of two ``[N, d]`` views over the batch's
         unique users plus over its unique positive items."""
@@ -129,23 +125,17 @@ class _ContrastiveLightGCN(Recommender):
         x = self.embedding.weight
         layers = [x]
         for _ in range(self.num_layers):
-            x = propagate_layers(self.adjacency, x, 1)[1]
+            x = spmm(self.adjacency, x)
             x = x + sign_aligned_noise(x, eps, generator)
             layers.append(x)
         return layers
 
-    def _clean(self) -> Tensor:
-        """``[N, d]`` combined layers of the unperturbed propagation."""
-        return self.combine(
-            propagate_layers(self.adjacency, self.embedding.weight, self.num_layers)
-        )
+    def layers(self) -> list[Tensor]:
+        """Layers ``0..K`` of the unperturbed propagation (``[N, d]`` each)."""
+        return propagate_layers(self.adjacency, self.embedding.weight, self.num_layers)
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(nodes={self.embedding.num_embeddings}, "
-            f"dim={self.embedding.embedding_dim}, layers={self.num_layers}, "
-            f"ssl_weight={self.ssl_weight}, ssl_temp={self.ssl_temp})"
-        )
+    def extra_repr_items(self) -> list[str]:
+        return [f"ssl_weight={self.ssl_weight}", f"ssl_temp={self.ssl_temp}"]
 
 
 class SGL(_ContrastiveLightGCN):
@@ -256,15 +246,12 @@ class SGL(_ContrastiveLightGCN):
             generator,
         )
 
-    def forward(self) -> tuple[Tensor, Tensor]:
-        return split_nodes(self._clean(), self.num_users, self.num_items)
-
     def view_embeddings(self, view: list[Tensor]) -> Tensor:
         """``[N, d]`` combined layers of a propagation over per-layer adjacencies."""
         x = self.embedding.weight
         layers = [x]
         for adjacency in view:
-            x = propagate_layers(adjacency, x, 1)[1]
+            x = spmm(adjacency, x)
             layers.append(x)
         return self.combine(layers)
 
@@ -353,9 +340,6 @@ class SimGCL(_ContrastiveLightGCN):
     def from_graph(cls, graph: RecGraph, **hparams) -> SimGCL:
         """Build over a training graph's normalised adjacency."""
         return cls(graph.adjacency, graph.num_users, graph.num_items, **hparams)
-
-    def forward(self) -> tuple[Tensor, Tensor]:
-        return split_nodes(self._clean(), self.num_users, self.num_items)
 
     def auxiliary_losses(
         self, users: Tensor, pos: Tensor, neg: Tensor, generator: torch.Generator
@@ -459,7 +443,7 @@ class XSimGCL(_ContrastiveLightGCN):
 
     def forward(self) -> tuple[Tensor, Tensor]:
         if not self.training:
-            return split_nodes(self._clean(), self.num_users, self.num_items)
+            return super().forward()
         layers = self._perturbed_layers(self.eps, self._generator)
         final = self.combine(layers)
         self._views = (final, layers[self.layer_cl])

@@ -24,6 +24,9 @@ class LayerCombination(nn.Module):
         """Width of the combined representation for layers of width ``dim``."""
         return dim
 
+    def reset_parameters(self) -> None:
+        """Re-initialise learned weights (none by default)."""
+
     def forward(self, layers: Sequence[Tensor]) -> Tensor:
         raise NotImplementedError
 
