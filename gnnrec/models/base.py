@@ -126,6 +126,15 @@ def check_int(name: str, value: object, minimum: int = 1) -> int:
     return value
 
 
+def check_heads(embedding_dim: int, heads: int) -> None:
+    """Heads are concatenated back to ``embedding_dim``, so they must divide it."""
+    if embedding_dim % heads:
+        raise ValueError(
+            f"embedding_dim {embedding_dim} is not divisible by heads {heads}; "
+            "pick heads among the divisors of embedding_dim"
+        )
+
+
 def squared_norm(weight: Tensor, *rows: Tensor) -> Tensor:
     """:math:`\\sum_r \\lVert w_r \\rVert^2` over the given rows of ``weight`` (repeats count).
 

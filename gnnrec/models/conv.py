@@ -15,33 +15,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv, MessagePassing, SAGEConv, TransformerConv
 from torch_geometric.utils import dropout_edge
 
 from gnnrec.graph.build import RecGraph
-from gnnrec.models.base import GraphRecommender, check_int
+from gnnrec.models.base import GraphRecommender, check_heads, check_int
+from gnnrec.models.layers.activation import resolve_activation
 from gnnrec.models.layers.combine import layer_combination
 from gnnrec.models.layers.dropout import check_probability
 
-ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "elu": torch.nn.functional.elu,
-    "relu": torch.nn.functional.relu,
-    "none": lambda x: x,
-}
+STACK_ACTIVATIONS = ("elu", "relu", "none")
+"""Activations the stack offers between layers (see :mod:`gnnrec.models.layers.activation`)."""
 
 ConvFactory = Callable[[int], MessagePassing]
 """Builds one ``[N, d] -> [N, d]`` convolution for layers of width ``d``."""
-
-
-def check_heads(embedding_dim: int, heads: int) -> None:
-    """Heads are concatenated back to ``embedding_dim``, so they must divide it."""
-    if embedding_dim % heads:
-        raise ValueError(
-            f"embedding_dim {embedding_dim} is not divisible by heads {heads}; "
-            "pick heads among the divisors of embedding_dim"
-        )
 
 
 class ConvStackRec(GraphRecommender):
@@ -114,10 +102,7 @@ class ConvStackRec(GraphRecommender):
         super().__init__()
         check_int("embedding_dim", embedding_dim)
         check_int("num_layers", num_layers)
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}"
-            )
+        self.act = resolve_activation(activation, STACK_ACTIVATIONS)
         self.num_users, self.num_items = num_users, num_items
         self.num_layers = num_layers
         self.activation = activation
@@ -156,13 +141,12 @@ class ConvStackRec(GraphRecommender):
     def layers(self) -> list[Tensor]:
         r"""Layer outputs :math:`[\mathbf{H}^{(0)}, \dots, \mathbf{H}^{(L)}]`, ``[N, d]`` each."""
         edge_index = self.message_edges()
-        act = ACTIVATIONS[self.activation]
         x = self.embedding.weight
         out = [x]
         for i, conv in enumerate(self.convs):
             x = conv(x, edge_index)
             if i < self.num_layers - 1:
-                x = act(x)
+                x = self.act(x)
                 x = nn.functional.dropout(x, p=self.dropout, training=self.training)
             out.append(x)
         return out

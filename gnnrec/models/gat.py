@@ -7,8 +7,9 @@ from typing import Any
 from torch import Tensor
 from torch_geometric.nn import GATv2Conv, MessagePassing
 
-from gnnrec.models.base import check_int
-from gnnrec.models.conv import ConvStackRec, check_heads, check_probability
+from gnnrec.models.base import check_heads, check_int
+from gnnrec.models.conv import ConvStackRec
+from gnnrec.models.layers.dropout import check_probability
 
 
 class GATRec(ConvStackRec):

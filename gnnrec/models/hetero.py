@@ -13,31 +13,19 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 from torch_geometric.nn import HGTConv, RGCNConv
 from torch_geometric.typing import EdgeType
 
 from gnnrec.graph.build import CATEGORY, INTERACTS, ITEM, REV_INTERACTS, USER, RecGraph
-from gnnrec.models.base import GraphRecommender, Recommender, check_int, squared_norm
+from gnnrec.models.base import GraphRecommender, Recommender, check_heads, check_int, squared_norm
+from gnnrec.models.layers.activation import resolve_activation
 from gnnrec.models.layers.combine import layer_combination
+from gnnrec.models.layers.dropout import check_probability
 
 _HIERARCHY_LEVEL = re.compile(r"category_l\d+")
 """Node types of kept category-hierarchy levels (see ``gnnrec.data.categories``)."""
-
-
-def _identity(x: Tensor) -> Tensor:
-    return x
-
-
-ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "relu": F.relu,
-    "elu": F.elu,
-    "gelu": F.gelu,
-    "tanh": torch.tanh,
-    "none": _identity,
-}
 
 
 def is_category_type(node_type: str) -> bool:
@@ -94,11 +82,8 @@ def _check_common(
 ) -> Callable[[Tensor], Tensor]:
     check_int("embedding_dim", embedding_dim)
     check_int("num_layers", num_layers)
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-    return ACTIVATIONS[activation]
+    check_probability("dropout", dropout)
+    return resolve_activation(activation)
 
 
 class RGCNRec(GraphRecommender):
@@ -325,8 +310,7 @@ class HGTRec(Recommender):
         self.act = _check_common(embedding_dim, num_layers, activation, dropout)
         _require_more_than_interactions("hgt", list(edge_index))
         check_int("heads", heads)
-        if embedding_dim % heads:
-            raise ValueError(f"embedding_dim {embedding_dim} is not divisible by heads {heads}")
+        check_heads(embedding_dim, heads)
         self.num_users, self.num_items = num_nodes[USER], num_nodes[ITEM]
         self.num_layers, self.init_std = num_layers, init_std
         order = [USER, ITEM] + [t for t in num_nodes if t not in (USER, ITEM)]
