@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,12 +65,16 @@ class TrainingPairs:
         return torch.bincount(self.items, minlength=self.num_items)
 
 
+UNIFORM_ROUNDS = 100
+"""Redraw rounds of :meth:`NegativeSampler.uniform_valid`."""
+
+
 class NegativeSampler:
     """Draws ``num_negatives`` items per (user, positive) that the user has not
     interacted with in training.
 
-    Subclasses propose candidates (:meth:`draw`) and may add acceptance
-    conditions (:meth:`acceptable`); this class rejects training positives
+    Subclasses propose candidates (:meth:`draw`, uniform by default) and may
+    add acceptance conditions (:meth:`acceptable`); this class rejects training positives
     by a binary search of ``user * num_items + item`` in the sorted training
     keys and redraws only the rejected rows, so a batch needs a handful of
     vectorised passes and no per-user Python loop. Rows still rejected after
@@ -103,16 +108,19 @@ class NegativeSampler:
         return self.keys[pos] == query
 
     def draw(self, users: Tensor, pos: Tensor, generator: torch.Generator | None) -> Tensor:
-        """One candidate negative per row (``[M]`` users and positives)."""
-        raise NotImplementedError
+        """One candidate negative per row (``[M]`` users and positives); uniform here."""
+        return self._uniform(users, pos, generator)
+
+    def _uniform(self, users: Tensor, pos: Tensor, generator: torch.Generator | None) -> Tensor:
+        return uniform_items(len(users), self.num_items, users, generator)
 
     def acceptable(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
         """Extra acceptance test beyond "not a training positive" (default: none)."""
         return torch.ones_like(neg, dtype=torch.bool)
 
-    def fallback(
-        self, users: Tensor, pos: Tensor, generator: torch.Generator | None
-    ) -> Tensor:  # pragma: no cover - overridden where a fallback exists
+    def fallback(self, users: Tensor, pos: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Rows still rejected after ``max_rounds``: an error by default; biased
+        samplers override it with :meth:`uniform_valid`."""
         raise RuntimeError(
             f"{len(users)} users have no negative item after {self.max_rounds} draws "
             "(they interacted with almost every item)"
@@ -121,19 +129,53 @@ class NegativeSampler:
     def _rejected(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
         return self.is_positive(users, neg) | ~self.acceptable(users, pos, neg)
 
+    def _redraw(
+        self,
+        users: Tensor,
+        pos: Tensor,
+        generator: torch.Generator | None,
+        draw: Callable[[Tensor, Tensor, torch.Generator | None], Tensor],
+        rejected: Callable[[Tensor, Tensor, Tensor], Tensor],
+        rounds: int,
+    ) -> tuple[Tensor, Tensor]:
+        """``draw`` once per row, then redraw the ``rejected`` rows only, up to
+        ``rounds`` times; returns the negatives and the rows still rejected."""
+        neg = draw(users, pos, generator)
+        bad = rejected(users, pos, neg)
+        for _ in range(rounds):
+            if not bad.any():
+                break
+            idx = bad.nonzero().squeeze(1)
+            neg[idx] = draw(users[idx], pos[idx], generator)
+            bad[idx] = rejected(users[idx], pos[idx], neg[idx])
+        return neg, bad
+
     def draw_valid(self, users: Tensor, pos: Tensor, generator: torch.Generator | None) -> Tensor:
         """``[M]`` accepted negatives for ``[M]`` users and positives."""
-        neg = self.draw(users, pos, generator)
-        bad = self._rejected(users, pos, neg)
-        for _ in range(self.max_rounds):
-            if not bad.any():
-                return neg
-            idx = bad.nonzero().squeeze(1)
-            neg[idx] = self.draw(users[idx], pos[idx], generator)
-            bad[idx] = self._rejected(users[idx], pos[idx], neg[idx])
+        neg, bad = self._redraw(users, pos, generator, self.draw, self._rejected, self.max_rounds)
         if bad.any():
             idx = bad.nonzero().squeeze(1)
             neg[idx] = self.fallback(users[idx], pos[idx], generator)
+        return neg
+
+    def uniform_valid(
+        self, users: Tensor, pos: Tensor, generator: torch.Generator | None
+    ) -> Tensor:
+        """``[M]`` uniform negatives that are not training positives (the fallback
+        of biased samplers), after at most :data:`UNIFORM_ROUNDS` redraws."""
+        neg, bad = self._redraw(
+            users,
+            pos,
+            generator,
+            self._uniform,
+            lambda u, _p, n: self.is_positive(u, n),
+            UNIFORM_ROUNDS,
+        )
+        if bad.any():
+            raise RuntimeError(
+                f"{int(bad.sum())} users have no negative item after {UNIFORM_ROUNDS} draws "
+                "(they interacted with almost every item)"
+            )
         return neg
 
     def sample(

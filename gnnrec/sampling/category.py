@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import Tensor
 
 from gnnrec.errors import ConfigError
 from gnnrec.sampling.base import NegativeSampler, TrainingPairs, uniform_items
-from gnnrec.sampling.uniform import UniformSampler
-
-log = logging.getLogger(__name__)
 
 
 def _require_categories(data: TrainingPairs, name: str) -> tuple[Tensor, Tensor]:
@@ -52,7 +47,6 @@ class InCategorySampler(NegativeSampler):
         self.members = rows[order]
         counts = torch.bincount(indices, minlength=data.num_categories)
         self.cat_indptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
-        self.uniform = UniformSampler(data, 1)
         self.fallbacks = 0
 
     def categories_of(self, items: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -84,7 +78,7 @@ class InCategorySampler(NegativeSampler):
 
     def fallback(self, users: Tensor, pos: Tensor, generator: torch.Generator | None) -> Tensor:
         self.fallbacks += len(users)
-        return self.uniform.draw_valid(users, pos, generator)
+        return self.uniform_valid(users, pos, generator)
 
 
 class CrossCategorySampler(NegativeSampler):
@@ -108,11 +102,7 @@ class CrossCategorySampler(NegativeSampler):
             self.item_indptr, self.item_categories, data.num_categories
         )
         self.num_categories = data.num_categories
-        self.uniform = UniformSampler(data, 1)
         self.fallbacks = 0
-
-    def draw(self, users: Tensor, pos: Tensor, generator: torch.Generator | None) -> Tensor:
-        return uniform_items(len(users), self.num_items, users, generator)
 
     def acceptable(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
         return ~self.shares_category(pos, neg)
@@ -138,7 +128,7 @@ class CrossCategorySampler(NegativeSampler):
 
     def fallback(self, users: Tensor, pos: Tensor, generator: torch.Generator | None) -> Tensor:
         self.fallbacks += len(users)
-        return self.uniform.draw_valid(users, pos, generator)
+        return self.uniform_valid(users, pos, generator)
 
 
 def _item_category_keys(indptr: Tensor, indices: Tensor, num_categories: int) -> Tensor:

@@ -6,7 +6,6 @@ import torch
 from torch import Tensor
 
 from gnnrec.sampling.base import NegativeSampler, TrainingPairs
-from gnnrec.sampling.uniform import UniformSampler
 
 
 class HardNegativeSampler(NegativeSampler):
@@ -39,7 +38,6 @@ class HardNegativeSampler(NegativeSampler):
         if num_candidates < 1:
             raise ValueError(f"sampler.num_candidates must be >= 1, got {num_candidates}")
         self.num_candidates = num_candidates
-        self.uniform = UniformSampler(data, 1, max_rounds)
 
     def sample(
         self,
@@ -56,7 +54,7 @@ class HardNegativeSampler(NegativeSampler):
             return users.new_empty((len(users), 0))
         flat_u = users.repeat_interleave(n * m)
         flat_p = pos.repeat_interleave(n * m)
-        cand = self.uniform.draw_valid(flat_u, flat_p, generator).view(len(users), n, m)
+        cand = self.draw_valid(flat_u, flat_p, generator).view(len(users), n, m)
         with torch.no_grad():
             u = user_emb.index_select(0, users)  # [B, d]
             e = item_emb.index_select(0, cand.reshape(-1)).view(len(users), n, m, -1)

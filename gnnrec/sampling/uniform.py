@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from gnnrec.sampling.base import NegativeSampler, TrainingPairs, uniform_items
+from gnnrec.sampling.base import NegativeSampler, TrainingPairs
 
 
 class UniformSampler(NegativeSampler):
@@ -13,9 +13,6 @@ class UniformSampler(NegativeSampler):
     (the sampler of BPR-MF, NGCF and LightGCN)."""
 
     name = "uniform"
-
-    def draw(self, users: Tensor, pos: Tensor, generator: torch.Generator | None) -> Tensor:
-        return uniform_items(len(users), self.num_items, users, generator)
 
 
 class PopularitySampler(NegativeSampler):
@@ -49,7 +46,6 @@ class PopularitySampler(NegativeSampler):
         if alpha > 0:
             weights[data.item_popularity() == 0] = 0.0
         self.cdf = torch.cumsum(weights, 0)
-        self.uniform = UniformSampler(data, 1)
 
     def draw(self, users: Tensor, pos: Tensor, generator: torch.Generator | None) -> Tensor:
         u = torch.rand(len(users), device=users.device, generator=generator, dtype=torch.float64)
@@ -58,7 +54,7 @@ class PopularitySampler(NegativeSampler):
 
     def fallback(self, users: Tensor, pos: Tensor, generator: torch.Generator | None) -> Tensor:
         """Users who interacted with nearly all popular items get uniform negatives."""
-        return self.uniform.draw_valid(users, pos, generator)
+        return self.uniform_valid(users, pos, generator)
 
     def __repr__(self) -> str:
         return f"PopularitySampler(num_negatives={self.num_negatives}, alpha={self.alpha})"
