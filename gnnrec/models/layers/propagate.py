@@ -1,11 +1,12 @@
-"""Sparse propagation: products with a sparse adjacency and LightGCN-style layers.
+r"""Sparse propagation: products with a sparse adjacency and LightGCN-style layers.
 
 ``torch.sparse.mm(A, X)`` with a CSR ``A`` differentiates ``X`` through a
-generic path that transposes ``A`` on every backward and runs about 5x
-slower than the forward on CPU (ml-100k and Gowalla-sized graphs, 2 cores).
-:func:`spmm` instead multiplies the incoming gradient by a transpose given
-once (for the symmetric normalised adjacencies of GCN-style models,
-:math:`\\hat A^\top = \\hat A`, so none is needed).
+generic path that transposes ``A`` on every backward. :func:`spmm` instead
+multiplies the incoming gradient by a transpose given once (for the
+symmetric normalised adjacencies of GCN-style models,
+:math:`\hat A^\top = \hat A`, so none is needed). Three layers forward and
+backward: 3.5x faster on ml-100k, 2.9x on Gowalla's training graph, 2-core
+CPU (``benchmarks/propagation_backward.py``).
 """
 
 from __future__ import annotations
