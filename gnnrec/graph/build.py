@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,6 +21,63 @@ REV_INTERACTS = (ITEM, "rev_interacts", USER)
 BELONGS_TO = (ITEM, "belongs_to", CATEGORY)
 REV_BELONGS_TO = (CATEGORY, "rev_belongs_to", ITEM)
 CO_OCCURS = (CATEGORY, "co_occurs", CATEGORY)
+
+
+@dataclass
+class TrainLog:
+    """The TRAIN interactions as the graph was built from them, for models that
+    need more than the edges (time order, behaviour types, domains).
+
+    Rows are in dataset order: by user, then timestamp, then source order, so
+    one user's rows are contiguous and time-ordered.
+
+    Attributes:
+        users: ``[E]`` int64 user ids.
+        items: ``[E]`` int64 item ids.
+        timestamps: ``[E]`` float64 timestamps.
+        codes: per-interaction labelled columns (``behavior``, ``domain``, ...)
+            as ``[E]`` int64 codes into ``names[key]``.
+        names: the label of each code, per column.
+        values: per-interaction numeric columns (``rating``, ...), ``[E]``.
+    """
+
+    users: torch.Tensor
+    items: torch.Tensor
+    timestamps: torch.Tensor
+    codes: dict[str, torch.Tensor] = field(default_factory=dict)
+    names: dict[str, list[str]] = field(default_factory=dict)
+    values: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @classmethod
+    def from_split(cls, split: Split) -> TrainLog:
+        ds = split.dataset
+        idx = np.sort(np.asarray(split.train))
+        codes: dict[str, torch.Tensor] = {}
+        names: dict[str, list[str]] = {}
+        values: dict[str, torch.Tensor] = {}
+        for key, column in ds.extras.items():
+            column = np.asarray(column)[idx]
+            if column.dtype.kind in "US O":
+                labels, inverse = np.unique(column.astype(str), return_inverse=True)
+                codes[key] = torch.from_numpy(inverse.astype(np.int64))
+                names[key] = [str(x) for x in labels]
+            else:
+                values[key] = torch.from_numpy(column.astype(np.float64))
+        return cls(
+            users=torch.from_numpy(ds.users[idx].astype(np.int64)),
+            items=torch.from_numpy(ds.items[idx].astype(np.int64)),
+            timestamps=torch.from_numpy(ds.timestamps[idx].astype(np.float64)),
+            codes=codes,
+            names=names,
+            values=values,
+        )
+
+    def to(self, device: torch.device | str) -> TrainLog:
+        self.users, self.items = self.users.to(device), self.items.to(device)
+        self.timestamps = self.timestamps.to(device)
+        self.codes = {k: v.to(device) for k, v in self.codes.items()}
+        self.values = {k: v.to(device) for k, v in self.values.items()}
+        return self
 
 
 @dataclass
@@ -43,6 +100,8 @@ class RecGraph:
             ``N = num_users + num_items (+ num_categories)``.
         include_categories: whether category nodes are part of
             ``edge_index`` / ``adjacency``.
+        log: the train interactions with their time order and labelled
+            columns (behaviour, domain); None for graphs built by hand.
     """
 
     hetero: HeteroData
@@ -52,6 +111,7 @@ class RecGraph:
     num_items: int
     num_categories: int
     include_categories: bool
+    log: TrainLog | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -62,7 +122,13 @@ class RecGraph:
         self.hetero = self.hetero.to(device)
         self.edge_index = self.edge_index.to(device)
         self.adjacency = self.adjacency.to(device)
+        if self.log is not None:
+            self.log = self.log.to(device)
         return self
+
+    def item_category_index(self) -> torch.Tensor:
+        """``[2, nnz]`` (item, category) pairs of the item → category map."""
+        return self.hetero[BELONGS_TO].edge_index
 
 
 NORMALIZATIONS = ("sym", "left", "none")
@@ -207,4 +273,5 @@ def build_graph(
         num_items=num_i,
         num_categories=num_c,
         include_categories=include_categories,
+        log=TrainLog.from_split(split),
     )

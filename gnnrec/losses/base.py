@@ -18,6 +18,11 @@ class LossInput:
         user_emb: ``[B, d]`` representations of ``users``.
         pos_emb: ``[B, d]`` representations of ``pos``.
         neg_emb: ``[B, n, d]`` representations of ``neg``.
+        weight: optional ``[B]`` weight of each (user, positive) pair, from
+            the model's :meth:`~gnnrec.models.base.Recommender.pair_weights`
+            (e.g. DGRec's category rebalancing); None: every pair weighs 1.
+            Losses take :func:`weighted_mean` over pairs, so weights that
+            average 1 over the training pairs keep the loss's scale.
     """
 
     users: Tensor
@@ -26,6 +31,17 @@ class LossInput:
     user_emb: Tensor
     pos_emb: Tensor
     neg_emb: Tensor
+    weight: Tensor | None = None
+
+
+def weighted_mean(values: Tensor, weight: Tensor | None) -> Tensor:
+    r"""Mean of per-pair values ``[B]`` or ``[B, n]`` with pair weights ``w`` ``[B]``:
+    :math:`\frac{1}{|B|\,n}\sum_b w_b \sum_j v_{bj}` (plain mean when ``w`` is None)."""
+    if weight is None:
+        return values.mean()
+    if values.dim() == 2:
+        values = values.mean(1)
+    return (weight * values).mean()
 
 
 class Loss:

@@ -6,13 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnrec.losses.base import Loss, LossInput
+from gnnrec.losses.base import Loss, LossInput, weighted_mean
 
 
-def alignment(x: Tensor, y: Tensor) -> Tensor:
+def alignment(x: Tensor, y: Tensor, weight: Tensor | None = None) -> Tensor:
     r""":math:`\frac{1}{B}\sum_b \lVert \tilde{\mathbf{x}}_b - \tilde{\mathbf{y}}_b \rVert^2`
     with :math:`\tilde{\mathbf{x}} = \mathbf{x}/\lVert\mathbf{x}\rVert`."""
-    return (F.normalize(x, dim=-1) - F.normalize(y, dim=-1)).pow(2).sum(-1).mean()
+    return weighted_mean((F.normalize(x, dim=-1) - F.normalize(y, dim=-1)).pow(2).sum(-1), weight)
 
 
 def uniformity(x: Tensor, t: float = 2.0) -> Tensor:
@@ -57,7 +57,7 @@ class DirectAULoss(Loss):
         self.gamma = float(gamma)
 
     def __call__(self, batch: LossInput) -> dict[str, Tensor]:
-        align = alignment(batch.user_emb, batch.pos_emb)
+        align = alignment(batch.user_emb, batch.pos_emb, batch.weight)
         users = _first_rows(batch.users, batch.user_emb)
         items = _first_rows(batch.pos, batch.pos_emb)
         uniform = (uniformity(users) + uniformity(items)) / 2

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gnnrec.losses.base import Loss, LossInput
+from gnnrec.losses.base import Loss, LossInput, weighted_mean
 
 
 class SoftmaxLoss(Loss):
@@ -53,4 +53,6 @@ class SoftmaxLoss(Loss):
             same_item = batch.pos.unsqueeze(0) == batch.pos.unsqueeze(1)
             columns.append(in_batch.masked_fill(same_item, float("-inf")))
         logits = torch.cat(columns, dim=1) / self.temperature
-        return {"softmax": (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()}
+        return {
+            "softmax": weighted_mean(torch.logsumexp(logits, dim=1) - logits[:, 0], batch.weight)
+        }

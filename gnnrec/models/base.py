@@ -60,6 +60,15 @@ class Recommender(nn.Module):
         """
         return {}
 
+    def pair_weights(self, users: Tensor, pos: Tensor) -> Tensor | None:
+        """Optional ``[B]`` weight of each training (user, positive) pair in the loss.
+
+        Losses take a weighted mean over pairs (``LossInput.weight``); models
+        that rebalance the objective (DGRec's per-category weights) return
+        weights averaging 1 over the training pairs. Default: None (all 1).
+        """
+        return None
+
     @property
     def trainable(self) -> bool:
         return any(p.requires_grad for p in self.parameters())

@@ -118,6 +118,7 @@ class Trainer:
             user_emb=u,
             pos_emb=item_emb.index_select(0, pos),
             neg_emb=item_emb.index_select(0, flat_neg).view(*neg.shape, item_emb.shape[1]),
+            weight=model.pair_weights(users, pos),
         )
         terms = dict(loss(batch))
         terms["reg"] = (
