@@ -10,7 +10,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gnnrec.data.dataset import InteractionDataset
 from gnnrec.data.registry import prepare_dataset
-from gnnrec.data.split import Split
+from gnnrec.data.split import Split, target_behavior_split
 from gnnrec.errors import ConfigError, GnnrecError
 
 DATASET_LOADERS = ("gnnrec.data.load_dataset", "gnnrec.data.load.load_dataset")
@@ -59,5 +59,12 @@ def load_data(cfg: DictConfig) -> InteractionDataset:
 
 
 def make_split(cfg: DictConfig, dataset: InteractionDataset) -> Split:
-    """The configured split of ``dataset``."""
-    return build(cfg.split, "split", dataset=dataset)
+    """The configured split of ``dataset``; with a top-level ``target_behavior``
+    (e.g. ``buy``) validation and test keep only that behaviour's interactions
+    and the other behaviours train
+    (:func:`~gnnrec.data.split.target_behavior_split`)."""
+    split = build(cfg.split, "split", dataset=dataset)
+    target = cfg.get("target_behavior")
+    if target is None:
+        return split
+    return target_behavior_split(split, str(target))

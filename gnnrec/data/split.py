@@ -14,6 +14,7 @@ between gnnrec and other frameworks.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -57,6 +58,11 @@ class Split:
         dropped: sorted indices of interactions in no part (e.g. the
             validation/test interactions of cold users under a global time
             cut with ``cold=drop``); empty for most methods.
+        target_domain: the domain whose held-out users are counted as cold
+            in it (:func:`target_cold_user_ids`; the cross-domain split),
+            None otherwise.
+        domain_column: the dataset extras column naming each interaction's
+            domain (used with ``target_domain``).
     """
 
     dataset: InteractionDataset
@@ -68,6 +74,8 @@ class Split:
     time_order: str | None = None
     cold_users: bool = False
     dropped: np.ndarray = field(default_factory=lambda: _NO_INDEX)
+    target_domain: str | None = None
+    domain_column: str = "domain"
 
     def part(self, name: str) -> np.ndarray:
         if name not in PARTS:
@@ -81,7 +89,15 @@ class Split:
         return binary_csr(ds.users[idx], ds.items[idx], (ds.num_users, ds.num_items))
 
     def counts(self) -> dict[str, int]:
-        return {name: len(self.part(name)) for name in PARTS}
+        """Interactions per part; with a ``target_domain`` also, for validation
+        and test, the users (``<part>_users``) and those without a training
+        interaction in the target domain (``<part>_users_target_cold``)."""
+        out = {name: len(self.part(name)) for name in PARTS}
+        if self.target_domain is not None:
+            for name in ("valid", "test"):
+                out[f"{name}_users"] = len(np.unique(self.dataset.users[self.part(name)]))
+                out[f"{name}_users_target_cold"] = len(target_cold_user_ids(self, name))
+        return out
 
     def check(self, hint: str = "") -> None:
         """Raise :class:`SplitError` if the split leaks; see :func:`check_split`."""
@@ -111,6 +127,8 @@ class Split:
             "seed": self.seed,
             "time_order": self.time_order,
             "cold_users": self.cold_users,
+            "target_domain": self.target_domain,
+            "domain_column": self.domain_column,
             "counts": {**self.counts(), "dropped": len(self.dropped)},
         }
         write_bytes_atomic(folder / "split.json", (json.dumps(meta, indent=2) + "\n").encode())
@@ -194,6 +212,22 @@ def cold_user_ids(split: Split) -> np.ndarray:
     held_out = np.concatenate([split.valid, split.test])
     in_eval = np.bincount(ds.users[held_out], minlength=ds.num_users) > 0
     return np.flatnonzero(in_eval & ~has_train)
+
+
+def target_cold_user_ids(split: Split, part: str = "test") -> np.ndarray:
+    """Users (ids) of a part without a training interaction in ``split.target_domain``.
+
+    Under the cross-domain split every held-out user is such a user; the
+    count is reported so that results say so (``split/test_users_target_cold``).
+    """
+    if split.target_domain is None:
+        raise ValueError("the split has no target domain")
+    ds = split.dataset
+    domain = np.asarray(ds.extras[split.domain_column]).astype(str)
+    train = split.train[domain[split.train] == split.target_domain]
+    warm = np.bincount(ds.users[train], minlength=ds.num_users) > 0
+    held_out = np.unique(ds.users[split.part(part)])
+    return held_out[~warm[held_out]]
 
 
 def _contains(sorted_idx: np.ndarray, value: int) -> bool:
@@ -573,9 +607,106 @@ def cross_domain_split(
         method=f"cross_domain[{target}]",
         seed=int(seed),
         cold_users=True,
+        target_domain=str(target),
+        domain_column=column,
     )
     split.check()
     return split
+
+
+TARGET_OTHERS = ("train", "drop")
+
+
+def target_behavior_split(
+    split: Split, target: str, column: str = "behavior", others: str = "train"
+) -> Split:
+    """Evaluate one behaviour: keep only ``target`` interactions in validation and test.
+
+    Applied on top of any split method (``gnnrec-train target_behavior=buy``;
+    :func:`gnnrec.cli.common.make_split`), as multi-behaviour recommenders
+    are evaluated: every interaction keeps its part when its behaviour
+    (``dataset.extras[column]``) is ``target`` or it is in train; a held-out
+    interaction of another behaviour
+
+    - moves to train with ``others="train"`` (all auxiliary behaviours
+      train). The split then promises no time order, since some of them are
+      later than a held-out target interaction;
+    - is dropped with ``others="drop"``; the method's time order still holds.
+
+    Either way a held-out non-target interaction of a (user, item) pair that
+    is held out as ``target`` is dropped, never trained on: it would reveal the
+    held-out item (a view of the item bought in test).
+
+    Raises:
+        ConfigError: no such column, ``target`` not among its values, an
+            unknown ``others``.
+        SplitError: a held-out target interaction (or its pair) reached train;
+            a non-target interaction left in validation/test.
+    """
+    ds = split.dataset
+    if column not in ds.extras:
+        have = ", ".join(sorted(ds.extras)) or "none"
+        raise ConfigError(
+            f"target_behavior={target} needs a per-interaction '{column}' column in the dataset "
+            f"(dataset extras: {have}); map interactions.columns.{column} in the dataset config"
+        )
+    if others not in TARGET_OTHERS:
+        raise ConfigError(f"others must be one of {', '.join(TARGET_OTHERS)}, got {others!r}")
+    behavior = np.asarray(ds.extras[column]).astype(str)
+    is_target = behavior == str(target)
+    if not is_target.any():
+        found = ", ".join(repr(str(b)) for b in np.unique(behavior)[:20])
+        raise ConfigError(
+            f"target_behavior {target!r} is not a behaviour of the data; found {found}"
+        )
+    valid = split.valid[is_target[split.valid]]
+    test = split.test[is_target[split.test]]
+    held_other = np.union1d(
+        split.valid[~is_target[split.valid]], split.test[~is_target[split.test]]
+    )
+    key = ds.users * np.int64(max(1, ds.num_items)) + ds.items
+    target_keys = np.sort(key[np.concatenate([valid, test])])
+    reveals = _lookup(target_keys, key[held_other]) >= 0
+    moved = held_other[~reveals] if others == "train" else _NO_INDEX
+    dropped = np.union1d(split.dropped, np.setdiff1d(held_other, moved))
+    log.info(
+        "target behaviour %s: %d validation, %d test interactions kept; %d held-out "
+        "interactions of other behaviours moved to train, %d dropped (%d of them held-out "
+        "target pairs)",
+        target,
+        len(valid),
+        len(test),
+        len(moved),
+        len(held_other) - len(moved),
+        int(reveals.sum()),
+    )
+    out = dataclasses.replace(
+        split,
+        train=np.union1d(split.train, moved),
+        valid=valid,
+        test=test,
+        method=f"{split.method}+target[{target}]",
+        time_order=None if len(moved) else split.time_order,
+        dropped=dropped,
+    )
+    out.check()
+    _check_target_leak(out, split, is_target, key)
+    return out
+
+
+def _check_target_leak(out: Split, base: Split, is_target: np.ndarray, key: np.ndarray) -> None:
+    """Held-out parts hold only target interactions, and none of their (user, item)
+    pairs is among the interactions moved into train."""
+    held = np.concatenate([out.valid, out.test])
+    if not is_target[held].all():
+        raise SplitError(f"{int((~is_target[held]).sum())} non-target interactions stayed held out")
+    moved = np.setdiff1d(out.train, base.train)
+    leaked = _lookup(np.sort(key[held]), key[moved]) >= 0
+    if leaked.any():
+        raise SplitError(
+            f"{int(leaked.sum())} interactions moved into train share a (user, item) pair "
+            "with a held-out target interaction"
+        )
 
 
 def predefined_split(
@@ -640,6 +771,7 @@ def predefined_split(
         valid, test, more, cold_users = _apply_cold(dataset, train, valid, test, cold)
         dropped = np.union1d(dropped, more)
     seed = meta.get("seed")
+    domain_column = str(meta.get("domain_column") or "domain")
     split = Split(
         dataset=dataset,
         train=train,
@@ -650,6 +782,9 @@ def predefined_split(
         time_order=meta.get("time_order"),
         cold_users=cold_users,
         dropped=dropped,
+        # the target domain only counts where the dataset still names domains
+        target_domain=meta.get("target_domain") if domain_column in dataset.extras else None,
+        domain_column=domain_column,
     )
     split.check("set split.cold=drop or split.cold=keep")
     return split

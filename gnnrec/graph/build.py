@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -102,6 +103,8 @@ class RecGraph:
             ``edge_index`` / ``adjacency``.
         log: the train interactions with their time order and labelled
             columns (behaviour, domain); None for graphs built by hand.
+        item_text: the dataset's text per item (``InteractionDataset.item_text``),
+            for text-aware models; None when the dataset has none.
     """
 
     hetero: HeteroData
@@ -112,6 +115,7 @@ class RecGraph:
     num_categories: int
     include_categories: bool
     log: TrainLog | None = None
+    item_text: list[str] | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -211,11 +215,33 @@ def _add_side_relations(hetero: HeteroData, ds: InteractionDataset) -> None:
             hetero[dst, f"rev_{rel}", src].edge_index = torch.from_numpy(edges[::-1].copy())
 
 
+def _add_behavior_relations(hetero: HeteroData, split: Split) -> None:
+    """One user→item relation (and its reverse) per behaviour type of the TRAIN part."""
+    ds = split.dataset
+    if "behavior" not in ds.extras:
+        have = ", ".join(sorted(ds.extras)) or "none"
+        raise ValueError(
+            "behavior_relations needs a per-interaction behavior column in the dataset "
+            f"(dataset extras: {have}); map interactions.columns.behavior in the dataset config"
+        )
+    train = np.asarray(split.train)
+    behavior = np.asarray(ds.extras["behavior"])[train].astype(str)
+    for name in np.unique(behavior):
+        rows = train[behavior == name]
+        m = binary_csr(ds.users[rows], ds.items[rows], (ds.num_users, ds.num_items)).tocoo()
+        ui = np.vstack([m.row, m.col]).astype(np.int64)
+        # PyG keys parameters by the joined edge type: keep relation names to [A-Za-z0-9_]
+        rel = re.sub(r"\W", "_", str(name))
+        hetero[USER, f"interacts_{rel}", ITEM].edge_index = torch.from_numpy(ui)
+        hetero[ITEM, f"rev_interacts_{rel}", USER].edge_index = torch.from_numpy(ui[::-1].copy())
+
+
 def build_graph(
     split: Split,
     include_categories: bool = False,
     side_relations: bool = True,
     category_cooccurrence: int | None = None,
+    behavior_relations: bool = False,
 ) -> RecGraph:
     """Build the user–item–category graph of a split's TRAIN interactions.
 
@@ -233,6 +259,11 @@ def build_graph(
         category_cooccurrence: add ``(category, co_occurs, category)`` edges
             between categories that at least this many users both have in
             their TRAIN interactions (None: none).
+        behavior_relations: in ``hetero``, replace interacts / rev_interacts
+            by one relation per behaviour type of the TRAIN interactions
+            (``dataset.extras["behavior"]``): ``(user, interacts_<b>, item)``
+            and its reverse ``(item, rev_interacts_<b>, user)``, for R-GCN /
+            HGT (the homogeneous graph is unchanged).
     """
     ds = split.dataset
     train = split.user_item_matrix("train").tocoo()
@@ -245,8 +276,11 @@ def build_graph(
     hetero[USER].num_nodes = num_u
     hetero[ITEM].num_nodes = num_i
     hetero[CATEGORY].num_nodes = num_c
-    hetero[INTERACTS].edge_index = torch.from_numpy(ui)
-    hetero[REV_INTERACTS].edge_index = torch.from_numpy(ui[::-1].copy())
+    if behavior_relations:
+        _add_behavior_relations(hetero, split)
+    else:
+        hetero[INTERACTS].edge_index = torch.from_numpy(ui)
+        hetero[REV_INTERACTS].edge_index = torch.from_numpy(ui[::-1].copy())
     hetero[BELONGS_TO].edge_index = torch.from_numpy(ic)
     hetero[REV_BELONGS_TO].edge_index = torch.from_numpy(ic[::-1].copy())
     if side_relations:
@@ -274,4 +308,5 @@ def build_graph(
         num_categories=num_c,
         include_categories=include_categories,
         log=TrainLog.from_split(split),
+        item_text=None if ds.item_text is None else [str(t) for t in ds.item_text],
     )
