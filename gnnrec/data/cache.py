@@ -17,9 +17,10 @@ raw files.
 
 The dataset is serialised generically: every field of
 :class:`InteractionDataset` that is a numpy array, a scipy sparse matrix, a
-JSON value (str, number, bool, None, list) or a dict of those. A field of
-another type makes the dataset uncacheable (it is then built each time, with
-a warning) rather than cached wrongly.
+JSON value (str, number, bool, None, list) or a dict of those; text arrays
+(ids, names, ``item_text``) are stored as fixed-width unicode arrays, never
+pickled. A field of another type makes the dataset uncacheable (it is then
+built each time, with a warning) rather than cached wrongly.
 """
 
 from __future__ import annotations

@@ -82,6 +82,10 @@ class InteractionDataset:
             ``side_nodes`` type.
         preprocessing_log: the preprocessing steps with their before/after
             counts, one per line.
+        item_text: optional ``[num_items]`` ``str`` array, a text per item
+            (title, description, category names; see the dataset config's
+            ``item_text`` section), ``""`` for items without text; None when
+            the dataset has no item text.
     """
 
     name: str
@@ -98,6 +102,7 @@ class InteractionDataset:
     side_nodes: dict[str, np.ndarray] = field(default_factory=dict)
     side_edges: dict[str, sp.csr_matrix] = field(default_factory=dict)
     preprocessing_log: str = ""
+    item_text: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.users)
@@ -116,6 +121,12 @@ class InteractionDataset:
         if top is not None and len(top) != self.num_categories:
             raise ValueError(
                 f"category_top_level has {len(top)} entries, expected {self.num_categories}"
+            )
+        text = self.item_text
+        if text is not None and (text.shape != (self.num_items,) or text.dtype.kind != "U"):
+            raise ValueError(
+                f"item_text must be a [{self.num_items}] str array, "
+                f"got shape {text.shape} and dtype {text.dtype}"
             )
         for node_type in self.side_nodes:
             if node_type in BASE_NODE_TYPES or not _NAME.match(node_type):

@@ -11,7 +11,7 @@ before/after counts:
 5. k-core filtering (``kcore``);
 6. contiguous re-indexing (raw ids kept in ``user_ids`` / ``item_ids``);
 7. item categories (labels, hierarchy level), side relations (KG, attributes,
-   category edges).
+   category edges), item text (``item_text``).
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from gnnrec.data.categories import (
+    UNKNOWN,
     assign_categories,
     hierarchy_nodes,
     items_with_labels,
@@ -52,6 +54,7 @@ from gnnrec.data.readers import (
     factorise,
     id_text,
     label_text,
+    lookup_codes,
     read_table,
     to_float,
     to_timestamps,
@@ -75,6 +78,7 @@ _KEYS = {
     "kg.link": _FILE_KEYS | {"item_column", "entity_column"},
     "user_attributes": _FILE_KEYS | {"id_column", "columns", "buckets"},
     "item_attributes": _FILE_KEYS | {"id_column", "columns", "buckets"},
+    "item_text": _FILE_KEYS | {"item_column", "columns", "separator", "categories"},
 }
 _SUFFIX_FORMATS = {
     ".parquet": "parquet",
@@ -189,6 +193,7 @@ def dataset_files(
     kg: Mapping[str, Any] | None = None,
     user_attributes: Mapping[str, Any] | None = None,
     item_attributes: Mapping[str, Any] | None = None,
+    item_text: Mapping[str, Any] | None = None,
     **_options: Any,
 ) -> list[Path]:
     """The raw files a dataset config reads, in a stable order (for cache keys).
@@ -211,6 +216,8 @@ def dataset_files(
     for attributes in (user_attributes, item_attributes):
         if attributes:
             paths.append(folder / str(attributes["file"]))
+    if item_text and item_text.get("file") is not None:
+        paths.append(folder / str(item_text["file"]))
     return list(dict.fromkeys(paths))
 
 
@@ -312,6 +319,7 @@ def load_dataset(
     user_attributes: Mapping[str, Any] | None = None,
     item_attributes: Mapping[str, Any] | None = None,
     category_edges: Sequence[str] | str | None = None,
+    item_text: Mapping[str, Any] | None = None,
 ) -> InteractionDataset:
     """Read an interaction log, its item categories and side relations into a dataset.
 
@@ -344,6 +352,12 @@ def load_dataset(
             ``columns`` and ``buckets`` (column → bucket edges).
         category_edges: ``hierarchy`` and/or ``siblings`` category–category
             edges (needs ``categories.hierarchy``).
+        item_text: a text per item (``InteractionDataset.item_text``):
+            ``file`` with ``item_column`` and the text ``columns`` (joined by
+            ``separator``, default ``". "``, empty values skipped) and/or
+            ``categories: true`` (append the item's category names, joined by
+            ``", "``); items absent from the file get ``""`` (or their
+            category names).
 
     Raises:
         DataError: a missing file or column, an unparsable value, an
@@ -491,6 +505,11 @@ def load_dataset(
     ):
         if attr:
             side.merge(_load_attributes(folder, kind, attr, ids), f"dataset.{kind}_attributes")
+    texts = None
+    if item_text:
+        texts = _load_item_text(
+            folder, item_text, item_ids, category_names, item_categories, report
+        )
     report.note(
         f"dataset: {len(users)} interactions, {len(user_ids)} users, {len(item_ids)} items, "
         f"{len(category_names)} categories"
@@ -510,6 +529,7 @@ def load_dataset(
         side_nodes=side.nodes,
         side_edges=side.edges,
         preprocessing_log=report.text(),
+        item_text=texts,
     )
 
 
@@ -571,3 +591,69 @@ def _load_attributes(
     )
     buckets = spec.get("buckets") or {}
     return read_attributes(table, kind, ids, id_column, columns, buckets)
+
+
+def _text_column(table: Table, column: str) -> pa.Array:
+    """A text column, trimmed, with missing values as ``""``."""
+    col = table.column(column)
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        col = pc.cast(col, pa.string())
+    return pc.utf8_trim_whitespace(col.cast(pa.string())).fill_null("")
+
+
+def _load_item_text(
+    folder: Path,
+    item_text: Mapping[str, Any],
+    item_ids: np.ndarray,
+    category_names: np.ndarray,
+    item_categories: sp.csr_matrix,
+    report: PreprocessLog,
+) -> np.ndarray:
+    """``[num_items]`` texts: the file's text columns, then the category names."""
+    spec = _spec(item_text, "item_text")
+    columns = spec.get("columns") or []
+    if isinstance(columns, str):
+        columns = [columns]
+    columns = [str(c) for c in columns]
+    with_categories = spec.get("categories", False)
+    if not isinstance(with_categories, bool):
+        raise ConfigError(
+            f"dataset.item_text.categories must be true or false, got {with_categories!r}"
+        )
+    if spec.get("file") is None and not with_categories:
+        raise ConfigError(
+            "dataset.item_text needs 'file' with 'columns' (the item text file) "
+            "and/or 'categories: true' (the category names as text)"
+        )
+    separator = str(spec.get("separator", ". "))
+    parts: list[list[str]] = [[] for _ in item_ids]
+    source = ""
+    if spec.get("file") is not None:
+        if not columns:
+            raise ConfigError("dataset.item_text.columns must list the text columns of its file")
+        item_column = str(spec.get("item_column", "item_id"))
+        table = _read(folder, spec, spec["file"], "item_text", [item_column, *columns], "item text")
+        codes = lookup_codes(table, item_column, item_ids)
+        known = np.flatnonzero(codes >= 0)
+        _, first = np.unique(codes[known], return_index=True)
+        if len(first) < len(known):
+            row = int(known[np.setdiff1d(np.arange(len(known)), first)[0]])
+            raw = str(table.column(item_column)[row].as_py()).strip()
+            raise table.error(
+                f"item {raw!r} has a second text row; expected one row per item", row, item_column
+            )
+        texts = [_text_column(table, c).to_pylist() for c in columns]
+        for row in known:
+            parts[codes[row]] = [t[row] for t in texts if t[row]]
+        source = f" from {table.path.name} ({', '.join(columns)})"
+    if with_categories:
+        csr = item_categories.tocsr()
+        for item, part in enumerate(parts):
+            names = [str(category_names[c]) for c in np.sort(csr[item].indices)]
+            names = [n for n in names if n != UNKNOWN]
+            if names:
+                part.append(", ".join(names))
+        source += " with category names"
+    out = np.array([separator.join(p) for p in parts], dtype=str)
+    report.note(f"item text: {int((out != '').sum())} of {len(out)} items have text{source}")
+    return out
