@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -76,3 +77,16 @@ def tiny_dataset() -> InteractionDataset:
         triples += [(u, int(i), float(100 * u + t)) for t, i in enumerate(items)]
     labels = [[0], [0], [0], [1], [1], [1], [2], [0, 2]]
     return make_dataset(triples, 4, 8, labels, 3)
+
+
+def with_model_data(dataset: InteractionDataset, model: str) -> InteractionDataset:
+    """``dataset`` plus what ``model`` needs beyond interactions and categories:
+    item text for ``textgcn`` (``"item <i>"``), a two-domain ``domain`` column
+    for ``crossdomain`` (the first half of the items in domain ``A``)."""
+    if model == "textgcn":
+        text = np.array([f"item {i}" for i in range(dataset.num_items)])
+        return dataclasses.replace(dataset, item_text=text)
+    if model == "crossdomain":
+        domain = np.where(dataset.items < dataset.num_items // 2, "A", "B")
+        return dataclasses.replace(dataset, extras={**dataset.extras, "domain": domain})
+    return dataset

@@ -14,6 +14,7 @@ from gnnrec.cli.train import build_model
 from gnnrec.data.split import temporal_split
 from gnnrec.models.base import Recommender
 from gnnrec.train.loop import Trainer
+from tests.conftest import with_model_data
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -37,7 +38,7 @@ def test_conf_is_the_installed_config_package():
 def test_every_model_config_builds_a_model(model, tiny_dataset):
     cfg = compose_train(f"model={model}")
     assert cfg.model.name == model
-    split = temporal_split(tiny_dataset)
+    split = temporal_split(with_model_data(tiny_dataset, model))
     net = build_model(cfg, split, device="cpu")
     assert isinstance(net, Recommender)
     scores = net.scorer()(torch.tensor([0, 1]))

@@ -1,7 +1,12 @@
 """Recommender models: plain ``nn.Module``s, no configuration objects inside."""
 
 from gnnrec.models.base import Recommender, Scorer
+from gnnrec.models.behavior import MBLightGCN
+from gnnrec.models.catgraph import CategoryGraphRec
 from gnnrec.models.conv import ConvStackRec, GCNRec, SAGERec, TransformerRec
+from gnnrec.models.crossdomain import CrossDomainGCN
+from gnnrec.models.dgcn import DGCN
+from gnnrec.models.dgrec import DGRec
 from gnnrec.models.gat import GATRec
 from gnnrec.models.gfcf import GFCF
 from gnnrec.models.hetero import HGTRec, RGCNRec
@@ -12,25 +17,32 @@ from gnnrec.models.mostpop import MostPop
 from gnnrec.models.ngcf import NGCF
 from gnnrec.models.scorers import EmbeddingScorer
 from gnnrec.models.ssl import SGL, SimGCL, XSimGCL
+from gnnrec.models.text import TextLightGCN
 
 __all__ = [
+    "DGCN",
     "GFCF",
     "MF",
     "NGCF",
     "SGL",
+    "CategoryGraphRec",
     "ConvStackRec",
+    "CrossDomainGCN",
+    "DGRec",
     "EmbeddingScorer",
     "GATRec",
     "GCNRec",
     "HGTRec",
     "ItemKNN",
     "LightGCN",
+    "MBLightGCN",
     "MostPop",
     "RGCNRec",
     "Recommender",
     "SAGERec",
     "Scorer",
     "SimGCL",
+    "TextLightGCN",
     "TransformerRec",
     "XSimGCL",
 ]
