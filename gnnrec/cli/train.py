@@ -33,7 +33,8 @@ from gnnrec.cli.common import build, checked, load_data, make_split
 from gnnrec.data.dataset import InteractionDataset
 from gnnrec.data.split import Split
 from gnnrec.errors import ConfigError, GnnrecError, SplitError
-from gnnrec.evaluation.evaluator import Evaluator
+from gnnrec.evaluation.evaluator import EVAL_PARTS, EvalResult, Evaluator
+from gnnrec.evaluation.rerank import METHODS, Rerank
 from gnnrec.graph.build import build_graph
 from gnnrec.logging.base import NullLogger, RunLogger
 from gnnrec.logging.files import (
@@ -82,6 +83,60 @@ def check_evaluable(split: Split) -> None:
         "to hold some out: raise dataset.kcore (e.g. dataset.kcore=3) or choose a split "
         "that holds out across users (split=global_temporal, or split=random split.group_by=null)"
     )
+
+
+def rerank_settings(eval_cfg: DictConfig, dataset: InteractionDataset) -> list[Rerank]:
+    """The re-ranking settings of ``eval.rerank`` x ``eval.rerank_lambda`` (none when off).
+
+    ``eval.rerank`` is null, a method (``mmr``, ``calibrated``) or a list of
+    them; ``eval.rerank_lambda`` a number or a list in [0, 1];
+    ``eval.rerank_pool`` the candidates per user, at least the largest K.
+    Checked before training so that a typo does not cost a training run.
+    """
+    methods = eval_cfg.get("rerank")
+    if methods is None:
+        return []
+    methods = [methods] if isinstance(methods, str) else list(dict.fromkeys(methods))
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ConfigError(
+            f"eval.rerank: unknown re-ranking method {unknown[0] if unknown else '[]'!r}; "
+            f"expected null, {' or '.join(METHODS)} (or a list of them)"
+        )
+    lambdas = eval_cfg.get("rerank_lambda", [0.0])
+    lambdas = [lambdas] if isinstance(lambdas, int | float) else list(lambdas)
+    if not lambdas:
+        raise ConfigError("eval.rerank_lambda: expected a number or a list of numbers in [0, 1]")
+    for lam in lambdas:
+        if isinstance(lam, bool) or not isinstance(lam, int | float) or not 0.0 <= lam <= 1.0:
+            raise ConfigError(f"eval.rerank_lambda: {lam!r} is not a number in [0, 1]")
+    pool = eval_cfg.get("rerank_pool", 100)
+    k_max = max(int(k) for k in eval_cfg.ks)
+    if isinstance(pool, bool) or not isinstance(pool, int) or pool < min(k_max, dataset.num_items):
+        raise ConfigError(
+            f"eval.rerank_pool: {pool!r} candidates cannot fill a list of the largest K "
+            f"({k_max}); expected an integer >= {k_max}"
+        )
+    if dataset.num_categories == 0:
+        raise ConfigError(
+            f"eval.rerank={methods[0]} re-ranks by item categories, and dataset "
+            f"{dataset.name} has none; drop eval.rerank or choose a dataset with categories"
+        )
+    return [Rerank(m, float(lam), pool) for m in methods for lam in dict.fromkeys(lambdas)]
+
+
+RERANK_SUMMARY = ("recall", "ndcg", "cat_coverage", "ild")
+"""Metrics of the one-line summary printed per re-ranking setting."""
+
+
+def rerank_line(setting: Rerank, result: EvalResult, k: int) -> str:
+    """``rerank mmr@0.5 test: recall@20 0.1234 | ndcg@20 ...`` (metrics present only)."""
+    cells = [
+        f"{name}@{k} {result.metrics[key]:.4f}"
+        for name in RERANK_SUMMARY
+        if (key := f"{result.part}/{name}@{k}") in result.metrics
+    ]
+    return f"rerank {setting.name} {result.part}: " + " | ".join(cells)
 
 
 TRAINING_GROUPS = ("loss", "sampler")
@@ -218,6 +273,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             calibration_alpha=float(cfg.eval.calibration_alpha),
             slice_parts=list(cfg.eval.slice_parts),
         )
+        reranks = rerank_settings(cfg.eval, dataset)
         trainer = build(cfg.train, "trainer")
         pairs = TrainingPairs.from_split(split, device)
         loss, sampler = training_components(cfg, pairs, model, list(hydra_cfg.overrides.task))
@@ -247,6 +303,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         valid = evaluator.evaluate(scorer, "valid")
         test = evaluator.evaluate(scorer, "test", keep_topk=bool(cfg.eval.save_topk))
         results: dict[str, Any] = {**valid.metrics, **test.metrics}
+        reranked = {part: evaluator.evaluate_reranked(scorer, part, reranks) for part in EVAL_PARTS}
+        for part_results in reranked.values():
+            for setting, result in zip(reranks, part_results, strict=True):
+                results.update({f"rerank/{setting.name}/{k}": v for k, v in result.metrics.items()})
         results.update(
             {
                 "model": cfg.model.name,
@@ -280,6 +340,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             f"{results['wall_time_s']:.1f}s, {results['device']})"
         )
         print(results_table(results, list(evaluator.ks)))
+        for setting, result in zip(reranks, reranked["test"], strict=True):
+            print(rerank_line(setting, result, max(evaluator.ks)))
         print(f"results: {run_dir / 'results.json'}")
         return results
     finally:

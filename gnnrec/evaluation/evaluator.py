@@ -34,6 +34,7 @@ from gnnrec.evaluation.ranking import (
     membership,
     topk_with_ties,
 )
+from gnnrec.evaluation.rerank import Rerank, candidate_pool, rerank
 from gnnrec.models.base import Scorer
 
 EVAL_PARTS = ("valid", "test")
@@ -227,6 +228,10 @@ class Evaluator:
     (``<part>/pop_q0-50/recall@20``, …: ground truth restricted to the
     bucket's items). A slice without users reports only its ``users`` count.
 
+    :meth:`evaluate_reranked` computes the same metrics on lists re-ranked for
+    diversity or calibration (:mod:`gnnrec.evaluation.rerank`), one result
+    per setting, from one scoring pass.
+
     Args:
         split: the split to evaluate on.
         ks: cut-offs.
@@ -296,6 +301,7 @@ class Evaluator:
         self.item_categories = torch.from_numpy(item_cats.toarray()).float().to(dev)
         self._user_cats = _DeviceCSR.of(user_cats, dev)
         sizes = np.asarray(item_cats.sum(1)).ravel()
+        self.max_item_labels = int(sizes.max()) if len(sizes) else 0
         spread = sp.diags(1.0 / np.maximum(sizes, 1)) @ item_cats
         hist = sp.csr_matrix(train @ spread)
         hist = sp.diags(1.0 / np.maximum(np.asarray(hist.sum(1)).ravel(), 1e-300)) @ hist
@@ -334,8 +340,13 @@ class Evaluator:
         """Users per chunk for the configured memory budget (without embedding ILD)."""
         return self._chunk_size(emb_dim=0)
 
-    def _chunk_size(self, emb_dim: int) -> int:
-        per_user = bytes_per_user(
+    def _chunk_size(self, emb_dim: int, rerank_pool: int = 0) -> int:
+        # Re-ranking (gnnrec.evaluation.rerank) holds per user the float32 [pool, C]
+        # candidate categories of MMR and its gather (8 per (pool, C)), or about 16 int64 or
+        # float64 [pool, L] label blocks of calibrated re-ranking (L: most labels of an item).
+        pool = min(rerank_pool, self.num_items)
+        rerank_bytes = pool * (8 * self.num_categories + 128 * self.max_item_labels)
+        per_user = rerank_bytes + bytes_per_user(
             self.num_items,
             min(max(self.ks), self.num_items),
             self.num_categories,
@@ -401,10 +412,58 @@ class Evaluator:
             slices: report user-group and item-bucket slices (default: whether
                 ``part`` is in ``slice_parts``).
         """
-        if part not in EVAL_PARTS:
-            raise ValueError(f"part must be 'valid' or 'test', got {part!r}")
         if slices is None:
             slices = part in self.slice_parts
+        return self._evaluate(scorer, part, [None], keep_topk, item_embeddings, slices)[0]
+
+    @torch.no_grad()
+    def evaluate_reranked(
+        self,
+        scorer: Scorer,
+        part: str,
+        settings: Sequence[Rerank],
+        keep_topk: bool = False,
+        *,
+        item_embeddings: Tensor | None = None,
+        slices: bool = False,
+    ) -> list[EvalResult]:
+        """Evaluate re-ranked lists of ``scorer`` on ``part``, one result per setting.
+
+        The scorer runs once per chunk of users; each setting re-ranks the
+        top ``setting.pool`` unseen items (:mod:`gnnrec.evaluation.rerank`)
+        into a list of the largest K, and every metric is computed on it as
+        in :meth:`evaluate` (the keys are the same; slices only when asked).
+
+        Raises:
+            ValueError: the dataset has no categories, or a pool is shorter
+                than the largest K.
+        """
+        if not settings:
+            return []
+        if not self.has_categories:
+            raise ValueError("re-ranking needs item categories, and the dataset has none")
+        k_max = min(max(self.ks), self.num_items)
+        short = [s.name for s in settings if s.pool < k_max]
+        if short:
+            raise ValueError(
+                f"the re-ranking pool must hold at least the largest K ({k_max}) items; "
+                f"{', '.join(short)} has a smaller one"
+            )
+        return self._evaluate(scorer, part, list(settings), keep_topk, item_embeddings, slices)
+
+    def _evaluate(
+        self,
+        scorer: Scorer,
+        part: str,
+        variants: list[Rerank | None],
+        keep_topk: bool,
+        item_embeddings: Tensor | None,
+        slices: bool,
+    ) -> list[EvalResult]:
+        """One pass over the users; per chunk, one list per variant (``None``:
+        the plain ranking) and every metric of each."""
+        if part not in EVAL_PARTS:
+            raise ValueError(f"part must be 'valid' or 'test', got {part!r}")
         if item_embeddings is None:
             item_embeddings = getattr(scorer, "item_embeddings", None)
         if item_embeddings is not None:
@@ -419,10 +478,11 @@ class Evaluator:
         users = truth.users
         k_max = min(max(self.ks), self.num_items)
         emb_dim = 0 if item_embeddings is None else item_embeddings.shape[1]
-        size = self._chunk_size(emb_dim)
-        acc = _Accumulators(self, slices)
-        per_user: dict[str, list[Tensor]] = {}
-        lists: list[Tensor] = []
+        pool = max((v.pool for v in variants if v is not None), default=0)
+        size = self._chunk_size(emb_dim, pool)
+        accs = [_Accumulators(self, slices) for _ in variants]
+        per_user: list[dict[str, list[Tensor]]] = [{} for _ in variants]
+        lists: list[list[Tensor]] = [[] for _ in variants]
         users_t = torch.from_numpy(users).to(self.device)
         buffer = None
         if getattr(scorer, "accepts_out", False) and len(users):
@@ -448,27 +508,54 @@ class Evaluator:
                 scores = scores.to(torch.float32, copy=True)
             for excluded in truth.excluded:
                 mask_items(scores, excluded.crow, excluded.col, rows)
-            topk = topk_with_ties(scores, k_max)
+            ranked = self._ranked_lists(rows, scores, variants, k_max, pool)
             del scores
-            if keep_topk:
-                lists.append(topk.cpu())
-            values = self._chunk_metrics(rows, topk, truth, acc, item_embeddings, slices)
-            for key, v in values.items():
-                per_user.setdefault(key, []).append(v)
-        arrays = {k: torch.cat(v).cpu().numpy() for k, v in per_user.items()}
-        metrics, per_category = self._summarise(part, truth, arrays, acc, slices)
-        ranked = torch.cat(lists).numpy() if keep_topk and lists else None
-        if keep_topk and ranked is None:
-            ranked = np.zeros((0, k_max), dtype=np.int64)
-        return EvalResult(
-            metrics=metrics,
-            users=users,
-            per_user=arrays,
-            topk=ranked,
-            per_category=per_category,
-            category_names=self.category_names if self.has_categories else None,
-            part=part,
-        )
+            for v, topk in enumerate(ranked):
+                if keep_topk:
+                    lists[v].append(topk.cpu())
+                values = self._chunk_metrics(rows, topk, truth, accs[v], item_embeddings, slices)
+                for key, value in values.items():
+                    per_user[v].setdefault(key, []).append(value)
+        results = []
+        for v in range(len(variants)):
+            arrays = {k: torch.cat(x).cpu().numpy() for k, x in per_user[v].items()}
+            metrics, per_category = self._summarise(part, truth, arrays, accs[v], slices)
+            topk_all = torch.cat(lists[v]).numpy() if keep_topk and lists[v] else None
+            if keep_topk and topk_all is None:
+                topk_all = np.zeros((0, k_max), dtype=np.int64)
+            results.append(
+                EvalResult(
+                    metrics=metrics,
+                    users=users,
+                    per_user=arrays,
+                    topk=topk_all,
+                    per_category=per_category,
+                    category_names=self.category_names if self.has_categories else None,
+                    part=part,
+                )
+            )
+        return results
+
+    def _ranked_lists(
+        self, rows: Tensor, scores: Tensor, variants: list[Rerank | None], k_max: int, pool: int
+    ) -> list[Tensor]:
+        """``[B, k_max]`` lists of one chunk's masked scores, one per variant."""
+        plain = topk_with_ties(scores, k_max) if None in variants else None
+        if pool == 0:
+            return [plain]
+        # The first n of the top-`pool` list are the top n, so every setting reads a prefix.
+        candidates, values = candidate_pool(scores, pool)
+        history = None
+        if any(v is not None and v.method == "calibrated" for v in variants):
+            history = self._history_dist.dense(rows, torch.float64)
+        return [
+            plain
+            if v is None
+            else rerank(
+                v, candidates, values, self.item_categories, k_max, history, self.calibration_alpha
+            )
+            for v in variants
+        ]
 
     def _chunk_metrics(
         self,
