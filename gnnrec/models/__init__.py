@@ -16,6 +16,7 @@ from gnnrec.models.mf import MF
 from gnnrec.models.mostpop import MostPop
 from gnnrec.models.ngcf import NGCF
 from gnnrec.models.scorers import EmbeddingScorer
+from gnnrec.models.sequential import SASRec, SeqLightGCN
 from gnnrec.models.ssl import SGL, SimGCL, XSimGCL
 from gnnrec.models.text import TextLightGCN
 
@@ -40,7 +41,9 @@ __all__ = [
     "RGCNRec",
     "Recommender",
     "SAGERec",
+    "SASRec",
     "Scorer",
+    "SeqLightGCN",
     "SimGCL",
     "TextLightGCN",
     "TransformerRec",
