@@ -128,6 +128,7 @@ def test_a_split_with_nothing_to_test_stops_before_training(tmp_path):
         f"dataset.root={tmp_path}",
         "dataset.interactions.file=log.tsv",
         "~dataset.categories",
+        "~dataset.item_text",
         "logger=none",
         "hydra.run.dir=out",
         cwd=tmp_path,
