@@ -67,6 +67,12 @@ def recall_at_coverage(curve: list[tuple[float, float]], coverage: float) -> flo
     return None
 
 
+def _cell(metric: str, value: float) -> str:
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return "–"
+    return f"{value:.2f}" if metric == "cat_coverage" else f"{value:.4f}"
+
+
 def table(runs: dict[str, dict]) -> str:
     if BASE not in runs:
         raise SystemExit(f"no {BASE} run among {sorted(runs)}")
@@ -88,7 +94,7 @@ def table(runs: dict[str, dict]) -> str:
     ]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for name, row in rows.items():
-        cells = [f"{row[m]:.2f}" if m == "cat_coverage" else f"{row[m]:.4f}" for m, _ in METRICS]
+        cells = [_cell(m, row.get(m, math.nan)) for m, _ in METRICS]
         d_recall, d_cov = row["recall"] - base["recall"], row["cat_coverage"] - base["cat_coverage"]
         if name == BASE:
             cells += ["–", "–", "–"]

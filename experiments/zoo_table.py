@@ -17,6 +17,7 @@ from pathlib import Path
 ORDER = (
     "mostpop", "itemknn", "gfcf", "mf", "lightgcn", "ngcf", "gcn", "sage",
     "gat", "transformer", "rgcn", "hgt", "sgl", "simgcl", "xsimgcl",
+    "dgcn", "dgrec", "catgraph", "mblightgcn", "textgcn", "seqgcn", "sasrec", "crossdomain",
 )  # fmt: skip
 COLUMNS = (
     ("test/recall@20", "test Recall@20"),

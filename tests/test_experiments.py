@@ -76,3 +76,44 @@ def test_zoo_table_orders_models_bolds_the_best_and_lets_reruns_win(tmp_path):
         "| – | 2.0 s (whole run) |"
     )
     assert lines[3].startswith("| simgcl | **0.3000** |") and lines[3].endswith("| 3 | 1.0 s |")
+
+
+def load_module(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "experiments" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cross_category_table_compares_each_model_with_mmr_at_its_coverage(tmp_path):
+    module = load_module("cross_category_table")
+    # MMR curve (coverage, recall): (10, 0.20) at lambda 0, (12, 0.19), (14, 0.15)
+    assert abs(module.recall_at_coverage([(10, 0.20), (12, 0.19), (14, 0.15)], 13) - 0.17) < 1e-12
+    assert module.recall_at_coverage([(10, 0.20), (12, 0.19)], 15) is None
+
+    def metrics(prefix, recall, coverage):
+        return {f"{prefix}test/recall@20": recall, f"{prefix}test/cat_coverage@20": coverage}
+
+    runs = {
+        "lightgcn": {
+            "model": "lightgcn",
+            **metrics("", 0.20, 10.0),
+            **metrics("rerank/mmr@0.5/", 0.19, 12.0),
+            **metrics("rerank/mmr@1/", 0.15, 14.0),
+        },
+        # coverage 13: MMR's recall there is 0.17 (-0.03); the model loses only 0.01
+        "dgcn": {"model": "dgcn", **metrics("", 0.19, 13.0)},
+        # coverage 11: MMR's recall there is 0.195 (-0.005); the model loses 0.02
+        "dgrec": {"model": "dgrec", **metrics("", 0.18, 11.0)},
+        "catgraph": {"model": "catgraph", **metrics("", 0.21, 9.0)},
+    }
+    for name, result in runs.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(result))
+    lines = module.table(module.load(tmp_path)).splitlines()
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in lines[2:]}
+    assert rows["dgcn"].endswith("| -0.0100 | +3.00 | -0.0300 (model better) |")
+    assert rows["dgrec"].endswith("| -0.0200 | +1.00 | -0.0050 (MMR better) |")
+    assert rows["catgraph"].endswith("| +0.0100 | -1.00 | no coverage gain |")
+    assert rows["lightgcn + mmr@0.5"].endswith("| (is the curve) |")
+    assert list(rows)[:4] == ["lightgcn", "dgcn", "dgrec", "catgraph"]
