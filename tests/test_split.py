@@ -398,3 +398,16 @@ def test_load_split_refuses_repeated_and_retimed_rows(tmp_path: Path) -> None:
     (tmp_path / "train.tsv").write_text("\n".join([*train[:-1], "u1\ti0\t7"]) + "\n")
     with pytest.raises(DataError, match="matches no interaction"):
         load_split(tmp_path, ds)
+
+
+def test_a_split_without_validation_part_saves_and_loads(tmp_path, tiny_dataset):
+    from gnnrec.data.split import load_split, temporal_split
+
+    split = temporal_split(tiny_dataset, ratios=(0.8, 0.0, 0.2))
+    assert len(split.valid) == 0
+    split.save(tmp_path)
+    assert not (tmp_path / "valid.tsv").exists()
+    loaded = load_split(tmp_path, tiny_dataset)
+    assert len(loaded.valid) == 0
+    assert np.array_equal(np.sort(loaded.train), np.sort(split.train))
+    assert np.array_equal(np.sort(loaded.test), np.sort(split.test))

@@ -113,11 +113,12 @@ class Split:
         its presence marks a complete split. Every file is written atomically.
         """
         folder = Path(folder)
-        names = [*PARTS, "dropped"] if len(self.dropped) else list(PARTS)
-        for name in names:
-            _write_part(folder / f"{name}.tsv", self.dataset, getattr(self, name))
-        if not len(self.dropped):
-            (folder / "dropped.tsv").unlink(missing_ok=True)
+        for name in [*PARTS, "dropped"]:
+            idx = getattr(self, name)
+            if len(idx) or name in ("train", "test"):
+                _write_part(folder / f"{name}.tsv", self.dataset, idx)
+            else:  # an empty validation part is no file (a header-only file does not read back)
+                (folder / f"{name}.tsv").unlink(missing_ok=True)
         meta = {
             "format": "gnnrec-split",
             "version": SPLIT_FILE_VERSION,
