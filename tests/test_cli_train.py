@@ -229,13 +229,33 @@ def test_bad_input_is_a_located_error_without_results(tmp_path, inter, message):
     [
         ("eval.ks=[0]", "gnnrec-train: error: eval: ks must be positive cut-offs, got [0]"),
         ("+model.graph.nosuch=1", "gnnrec-train: error: model.graph: "),
-        ("train.lr=fast", "gnnrec-train: error: train.lr must be a positive number, got 'fast'"),
+        (
+            "train.lr=fast",
+            "gnnrec-train: error: train.lr='fast': Value 'fast' of type 'str' could not be "
+            "converted to Float",
+        ),
+        (
+            "train.batch_size=1.5",
+            "gnnrec-train: error: train.batch_size=1.5: Value '1.5' of type 'float' could not "
+            "be converted to Integer",
+        ),
+        (
+            "seed=abc",
+            "gnnrec-train: error: seed='abc': Value 'abc' of type 'str' could not be converted "
+            "to Integer",
+        ),
+        ("+eval.save_topks=true", "gnnrec-train: error: unknown key eval.save_topks; expected"),
+        ("+train.lerning_rate=0.1", "gnnrec-train: error: unknown key train.lerning_rate;"),
     ],
 )
 def test_bad_options_are_config_errors(tmp_path, override, message):
     proc = gnnrec_train(override, "logger=none", "hydra.run.dir=out", cwd=tmp_path, check=False)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("gnnrec-train: error")]
+    assert len(errors) == 1
+    if "unknown key" in message or "could not be converted" in message:  # typed keys
+        assert not (tmp_path / "out" / "config.yaml").exists()  # stopped before any work
 
 
 def test_missing_dataset_folder(tmp_path):

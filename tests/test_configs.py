@@ -64,3 +64,15 @@ def test_default_experiment_is_lightgcn_on_ml100k():
     assert (cfg.model.name, cfg.dataset.name, cfg.logger.mode) == ("lightgcn", "ml-100k", "offline")
     assert list(cfg.eval.ks) == [10, 20]
     assert cfg.device == "auto"
+
+
+def test_schemas_type_the_runners_keys_and_match_the_shipped_defaults():
+    from gnnrec.cli.schema import EvalSchema, RunSchema, TrainSchema, validate
+
+    cfg = validate(compose_train("train.epochs=12", "eval.rerank_pool=50"))
+    assert cfg.train.epochs == 12 and isinstance(cfg.train.epochs, int)
+    shipped = compose_train()
+    # every shipped key has a schema field and every field a shipped value
+    assert set(shipped.train) == set(TrainSchema.__dataclass_fields__)
+    assert set(shipped.eval) == set(EvalSchema.__dataclass_fields__)
+    assert set(RunSchema.__dataclass_fields__) <= set(shipped)

@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gnnrec.cli.common import build, checked, load_data, make_split
+from gnnrec.cli.schema import validate
 from gnnrec.data.dataset import InteractionDataset
 from gnnrec.data.split import Split
 from gnnrec.errors import ConfigError, GnnrecError, SplitError
@@ -352,7 +353,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 def _hydra_main(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        results = run(cfg, run_dir)
+        results = run(validate(cfg), run_dir)
     except GnnrecError as err:
         write_text_atomic(run_dir / "error.txt", f"{err}\n")
         print(f"gnnrec-train: error: {err}", file=sys.stderr)
