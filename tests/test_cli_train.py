@@ -121,6 +121,27 @@ def test_same_seed_same_metrics(default_run, tmp_path):
     )
 
 
+def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
+    """Job 0 has a bad seed; job 1 still runs, the end-of-sweep report names the
+    failure and the command exits with 2."""
+    proc = gnnrec_train(
+        "-m",
+        "seed=abc,1",
+        "model=mostpop",
+        "logger=none",
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    sweep = tmp_path / "sweep"
+    assert (sweep / "1-mostpop" / "results.json").is_file()
+    assert not (sweep / "0-mostpop" / "results.json").exists()
+    assert "seed='abc'" in (sweep / "0-mostpop" / "error.txt").read_text()
+    assert "1 job(s) finished, 1 failed" in proc.stdout
+    assert "failed 0-mostpop: seed='abc'" in proc.stdout
+
+
 def test_multirun_sweeps_models_one_directory_each(tmp_path):
     proc = gnnrec_train(
         "-m",

@@ -18,6 +18,7 @@ import logging
 import math
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -351,14 +352,25 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path="pkg://gnnrec.conf", config_name="train")
 def _hydra_main(cfg: DictConfig) -> float:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         results = run(validate(cfg), run_dir)
     except GnnrecError as err:
         write_text_atomic(run_dir / "error.txt", f"{err}\n")
         print(f"gnnrec-train: error: {err}", file=sys.stderr)
         print(f"(the run directory {run_dir} holds no results)", file=sys.stderr)
+        if in_sweep:  # the other jobs go on; SweepReport lists the failures at the end
+            return math.nan
         sys.exit(2)
+    except Exception:
+        if not in_sweep:
+            raise
+        # a bug, not bad input: the traceback goes to error.txt, the sweep goes on
+        write_text_atomic(run_dir / "error.txt", traceback.format_exc())
+        log.exception("job %s failed", run_dir)
+        return math.nan
     monitor = f"valid/{cfg.train.get('monitor', 'recall@20')}"
     value = results.get(monitor, math.nan)
     return float(value) if value is not None else math.nan

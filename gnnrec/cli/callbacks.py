@@ -1,0 +1,29 @@
+"""Hydra callbacks of ``gnnrec-train`` (configured under ``hydra.callbacks``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+
+class SweepReport(Callback):
+    """After a multirun: how many jobs finished and which failed, with their errors.
+
+    A failing job writes ``error.txt`` instead of ``results.json`` and the
+    sweep goes on with the next job; this report lists the failures at the
+    end and makes the command exit with status 2 when there was one.
+    """
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep = Path(config.hydra.sweep.dir)
+        failed = sorted(p.parent for p in sweep.glob("*/error.txt"))
+        finished = sorted(p.parent for p in sweep.glob("*/results.json"))
+        print(f"\nsweep {sweep}: {len(finished)} job(s) finished, {len(failed)} failed")
+        for job in failed:
+            lines = (job / "error.txt").read_text(encoding="utf-8").strip().splitlines()
+            print(f"  failed {job.name}: {lines[0] if lines else '(no message)'}")
+        if failed:
+            raise SystemExit(2)
