@@ -45,6 +45,8 @@ class TrainSchema:
     patience: int = 20
     monitor: str = "recall@20"
     progress: bool = True
+    checkpoint_every: int = 10
+    resume: bool = False
 
 
 @dataclass

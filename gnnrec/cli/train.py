@@ -14,6 +14,7 @@ multirun):
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sys
@@ -42,6 +43,7 @@ from gnnrec.logging.base import NullLogger, RunLogger
 from gnnrec.logging.files import (
     append_jsonl,
     write_json_atomic,
+    write_jsonl_atomic,
     write_lines_atomic,
     write_text_atomic,
 )
@@ -300,6 +302,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 on_epoch=on_epoch,
                 loss=loss,
                 sampler=sampler,
+                checkpoint=run_dir / "checkpoint.pt",
+                on_resume=lambda history: write_jsonl_atomic(
+                    metrics_path, [{"epoch": row["epoch"], **row} for row in history]
+                ),
             )
         scorer = model.scorer()
         valid = evaluator.evaluate(scorer, "valid")
@@ -350,13 +356,26 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         logger.finish(failed=failed)
 
 
+def finished_results(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
+    """With ``train.resume``, the results of a run that already finished in ``run_dir``
+    (a re-launched sweep skips its finished jobs); None otherwise."""
+    path = run_dir / "results.json"
+    if not cfg.train.get("resume") or not path.is_file():
+        return None
+    print(f"{run_dir}: finished already (train.resume=true), skipped")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 @hydra.main(version_base="1.3", config_path="pkg://gnnrec.conf", config_name="train")
 def _hydra_main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    monitor = f"valid/{cfg.train.get('monitor', 'recall@20')}"
     try:
-        results = run(validate(cfg), run_dir)
+        cfg = validate(cfg)
+        finished = finished_results(cfg, run_dir)
+        results = finished if finished is not None else run(cfg, run_dir)
     except GnnrecError as err:
         write_text_atomic(run_dir / "error.txt", f"{err}\n")
         print(f"gnnrec-train: error: {err}", file=sys.stderr)
@@ -371,7 +390,6 @@ def _hydra_main(cfg: DictConfig) -> float:
         write_text_atomic(run_dir / "error.txt", traceback.format_exc())
         log.exception("job %s failed", run_dir)
         return math.nan
-    monitor = f"valid/{cfg.train.get('monitor', 'recall@20')}"
     value = results.get(monitor, math.nan)
     return float(value) if value is not None else math.nan
 

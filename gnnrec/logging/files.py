@@ -58,3 +58,9 @@ def append_jsonl(path: str | Path, row: Mapping[str, Any]) -> None:
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(_clean(dict(row)), sort_keys=True) + "\n")
         fh.flush()
+
+
+def write_jsonl_atomic(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> Path:
+    """Replace ``path`` with one JSON line per row, formatted as :func:`append_jsonl` does
+    (a resumed run rewrites its per-epoch log up to the checkpoint this way)."""
+    return write_lines_atomic(path, [json.dumps(_clean(dict(r)), sort_keys=True) for r in rows])

@@ -8,6 +8,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -19,11 +20,18 @@ from gnnrec.losses.bpr import BPRLoss
 from gnnrec.models.base import Recommender
 from gnnrec.sampling.base import NegativeSampler, TrainingPairs
 from gnnrec.sampling.uniform import UniformSampler
+from gnnrec.train.checkpoint import (
+    load_checkpoint,
+    random_states,
+    restore_random_states,
+    save_checkpoint,
+)
 from gnnrec.train.early_stopping import EarlyStopping
 
 log = logging.getLogger(__name__)
 
 EpochCallback = Callable[[int, dict[str, float]], None]
+ResumeCallback = Callable[[list[dict[str, float]]], None]
 
 
 @dataclass
@@ -35,6 +43,7 @@ class FitResult:
     epochs_run: int
     history: list[dict[str, float]] = field(default_factory=list)
     train_time_s: float = 0.0
+    resumed_from: int = 0
 
 
 @dataclass
@@ -68,6 +77,10 @@ class Trainer:
         patience: validations without improvement before stopping.
         monitor: validation metric for early stopping and model selection.
         progress: show a progress bar per epoch.
+        checkpoint_every: write the checkpoint given to :meth:`fit` every
+            this many epochs (and at the last); 0: never.
+        resume: continue from that checkpoint when it exists (a killed run
+            then ends with the metrics of an uninterrupted one on CPU).
     """
 
     epochs: int = 300
@@ -78,6 +91,8 @@ class Trainer:
     patience: int = 10
     monitor: str = "recall@20"
     progress: bool = True
+    checkpoint_every: int = 0
+    resume: bool = False
 
     def __post_init__(self) -> None:
         positive = {
@@ -90,6 +105,12 @@ class Trainer:
         for name, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise ConfigError(f"train.{name} must be a positive number, got {value!r}")
+        if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int):
+            raise ConfigError(
+                f"train.checkpoint_every must be an integer >= 0, got {self.checkpoint_every!r}"
+            )
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"train.checkpoint_every must be >= 0, got {self.checkpoint_every}")
         if not isinstance(self.reg_weight, int | float) or self.reg_weight < 0:
             raise ConfigError(f"train.reg_weight must be >= 0, got {self.reg_weight!r}")
 
@@ -140,11 +161,17 @@ class Trainer:
         on_epoch: EpochCallback | None = None,
         loss: Loss | None = None,
         sampler: NegativeSampler | None = None,
+        checkpoint: Path | None = None,
+        on_resume: ResumeCallback | None = None,
     ) -> FitResult:
         """Train ``model`` in place and leave it with its best validation weights.
 
         ``loss`` defaults to :class:`BPRLoss`, ``sampler`` to one uniform
-        negative per positive.
+        negative per positive. With ``checkpoint`` and ``checkpoint_every``
+        the state after every such epoch is written there
+        (:mod:`gnnrec.train.checkpoint`); with ``resume`` and an existing
+        checkpoint, training continues after its epoch and ``on_resume``
+        receives the restored history (to rewrite per-epoch logs).
         """
         device = train_users.device
         monitor_key = f"valid/{self.monitor}"
@@ -172,8 +199,22 @@ class Trainer:
         steps = math.ceil(n / self.batch_size)
         history: list[dict[str, float]] = []
         start = time.perf_counter()
-        epoch = 0
+        epoch, first, before, stopped = 0, 1, 0.0, False
+        if self.resume and checkpoint is not None and checkpoint.is_file():
+            state = load_checkpoint(checkpoint)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            restore_random_states(state["random"], generator)
+            stopper.best, stopper.best_epoch = state["best"], state["best_epoch"]
+            stopper.bad_rounds, stopper.best_state = state["bad_rounds"], state["best_state"]
+            history, epoch, stopped = list(state["history"]), state["epoch"], state["stopped"]
+            first, before = epoch + 1, state["train_time_s"]
+            log.info("resumed from %s after epoch %d", checkpoint, epoch)
+            if on_resume:
+                on_resume(list(history))
+        resumed_from = first - 1
         bar = tqdm(
+            initial=resumed_from,
             total=self.epochs,
             desc="training",
             unit="epoch",
@@ -181,7 +222,7 @@ class Trainer:
             dynamic_ncols=True,
             mininterval=0.5,
         )
-        for epoch in range(1, self.epochs + 1):
+        for epoch in range(first, self.epochs + 1 if not stopped else first):
             model.train()
             t0 = time.perf_counter()
             model.start_epoch(generator)
@@ -223,6 +264,28 @@ class Trainer:
             )
             if on_epoch:
                 on_epoch(epoch, row)
+            last = stop or epoch == self.epochs
+            if (
+                checkpoint is not None
+                and self.checkpoint_every
+                and (epoch % self.checkpoint_every == 0 or last)
+            ):
+                save_checkpoint(
+                    checkpoint,
+                    {
+                        "epoch": epoch,
+                        "stopped": stop,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "random": random_states(generator),
+                        "best": stopper.best,
+                        "best_epoch": stopper.best_epoch,
+                        "bad_rounds": stopper.bad_rounds,
+                        "best_state": stopper.best_state,
+                        "history": history,
+                        "train_time_s": before + time.perf_counter() - start,
+                    },
+                )
             if stop:
                 log.info(
                     "early stop at epoch %d (best %s=%.4f at epoch %d)",
@@ -240,7 +303,8 @@ class Trainer:
             best_value=stopper.best if validate else math.nan,
             epochs_run=epoch,
             history=history,
-            train_time_s=time.perf_counter() - start,
+            train_time_s=before + time.perf_counter() - start,
+            resumed_from=resumed_from,
         )
 
 

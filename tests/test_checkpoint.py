@@ -1,0 +1,151 @@
+"""Checkpoints and resume: a killed run continues to the metrics of an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+
+from gnnrec.data.split import temporal_split
+from gnnrec.errors import DataError
+from gnnrec.evaluation.evaluator import Evaluator
+from gnnrec.graph.build import build_graph
+from gnnrec.models.lightgcn import LightGCN
+from gnnrec.sampling import TrainingPairs
+from gnnrec.train.checkpoint import load_checkpoint, save_checkpoint
+from gnnrec.train.loop import Trainer
+from tests.test_cli_train import BIN
+
+
+def fit(split, tmp_path, epochs, resume=False, stop_after=None):
+    torch.manual_seed(0)
+    model = LightGCN.from_graph(
+        build_graph(split), embedding_dim=8, num_layers=2, message_dropout=0.3
+    )  # dropout: the global RNG matters too
+    pairs = TrainingPairs.from_split(split)
+    trainer = Trainer(
+        epochs=epochs,
+        batch_size=8,
+        monitor="recall@4",
+        progress=False,
+        checkpoint_every=1,
+        resume=resume,
+    )
+    evaluator = Evaluator(split, ks=[4])
+    restored = []
+    result = trainer.fit(
+        model,
+        evaluator,
+        pairs.users,
+        pairs.items,
+        torch.Generator().manual_seed(0),
+        checkpoint=tmp_path / "ckpt.pt",
+        on_resume=restored.append,
+    )
+    return result, evaluator.evaluate(model.scorer(), "test").metrics, restored
+
+
+def without_times(history):
+    return [{k: v for k, v in row.items() if k != "train/epoch_time_s"} for row in history]
+
+
+def test_resuming_equals_an_uninterrupted_fit(tiny_dataset, tmp_path):
+    split = temporal_split(tiny_dataset)
+    full, full_test, _ = fit(split, tmp_path / "full", epochs=6)
+    fit(split, tmp_path / "cut", epochs=3)  # "killed" after epoch 3: its checkpoint remains
+    assert load_checkpoint(tmp_path / "cut" / "ckpt.pt")["epoch"] == 3
+    resumed, resumed_test, restored = fit(split, tmp_path / "cut", epochs=6, resume=True)
+    assert resumed.resumed_from == 3 and len(restored[0]) == 3
+    assert without_times(resumed.history) == without_times(full.history)
+    assert resumed.best_epoch == full.best_epoch
+    assert json.dumps(resumed_test, sort_keys=True) == json.dumps(full_test, sort_keys=True)
+
+
+def test_without_resume_the_checkpoint_is_ignored(tiny_dataset, tmp_path):
+    split = temporal_split(tiny_dataset)
+    fit(split, tmp_path, epochs=2)
+    again, _, restored = fit(split, tmp_path, epochs=2)
+    assert again.resumed_from == 0 and not restored
+
+
+def test_a_checkpoint_holds_only_tensors_and_plain_containers(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", {"epoch": 1, "w": torch.ones(2)})
+    assert load_checkpoint(path)["epoch"] == 1
+    torch.save({"format": "gnnrec-checkpoint-1", "obj": Evaluator}, tmp_path / "evil.pt")
+    with pytest.raises(DataError, match="not a readable gnnrec checkpoint"):
+        load_checkpoint(tmp_path / "evil.pt")  # weights_only refuses pickled classes
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    with pytest.raises(DataError, match=r"bad\.pt"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+def train_cmd(run_dir, *extra):
+    return [
+        str(BIN / "gnnrec-train"),
+        "model=mf",
+        "train.epochs=12",
+        "train.patience=100",
+        "train.checkpoint_every=1",
+        "logger=none",
+        "train.progress=false",
+        f"hydra.run.dir={run_dir}",
+        *extra,
+    ]
+
+
+def test_a_run_killed_with_sigkill_resumes_to_the_uninterrupted_metrics(tmp_path):
+    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
+    subprocess.run(train_cmd("full"), cwd=tmp_path, env=env, check=True, capture_output=True)
+    proc = subprocess.Popen(
+        train_cmd("killed"),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    metrics = tmp_path / "killed" / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if metrics.is_file() and len(metrics.read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed" / "results.json").exists()
+    assert (tmp_path / "killed" / "checkpoint.pt").is_file()
+    out = subprocess.run(
+        train_cmd("killed", "train.resume=true"),
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert "resumed from" in out.stderr + out.stdout
+    full = json.loads((tmp_path / "full" / "results.json").read_text())
+    resumed = json.loads((tmp_path / "killed" / "results.json").read_text())
+    tested = {k: v for k, v in full.items() if k.startswith(("test/", "valid/"))}
+    assert tested and tested == {k: resumed[k] for k in tested}
+    assert resumed["best_epoch"] == full["best_epoch"]
+
+    def rows(run):
+        lines = (tmp_path / run / "metrics.jsonl").read_text().splitlines()
+        return without_times([json.loads(line) for line in lines])
+
+    assert rows("killed") == rows("full")  # one line per epoch, none lost or repeated
+    # a re-launch into a finished run directory skips it
+    again = subprocess.run(
+        train_cmd("killed", "train.resume=true"),
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert "finished already (train.resume=true), skipped" in again.stdout
