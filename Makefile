@@ -17,7 +17,7 @@ STAMP := $(VENV)/.gnnrec-installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check $(TORCH_SPEC)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,text]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,text,sweeps]'
 	touch $(STAMP)
 
 setup: $(STAMP)
