@@ -124,3 +124,10 @@ def test_multirun_jobs_share_a_group():
     assert sweep_group(RunMode.MULTIRUN, "multirun/2026-01-01/10-00-00") == (
         "sweep-multirun_2026-01-01_10-00-00"
     )
+
+
+def test_runs_are_tagged_with_model_dataset_and_sweep(monkeypatch, tmp_path):
+    seen = fake_wandb(monkeypatch)
+    config = {"model": {"name": "lightgcn"}, "dataset": {"name": "ml-100k"}}
+    WandbLogger(save_dir=tmp_path, tags=["mine"]).start(config, default_group="sweep-a")
+    assert seen["init"]["tags"] == ["mine", "model:lightgcn", "dataset:ml-100k", "sweep-a"]

@@ -71,6 +71,7 @@ class WandbLogger(RunLogger):
     def start(self, config: Mapping[str, Any], default_group: str | None = None) -> None:
         if self.kwargs["group"] is None:
             self.kwargs["group"] = default_group
+        self.kwargs["tags"] = [*self.kwargs["tags"], *run_tags(config, self.kwargs["group"])]
         try:
             if self.kwargs["mode"] == "offline":
                 os.environ.setdefault("WANDB_MODE", "offline")
@@ -105,3 +106,16 @@ class WandbLogger(RunLogger):
     @property
     def run_dir(self) -> str | None:
         return None if self.run is None else self.run.dir
+
+
+def run_tags(config: Mapping[str, Any], group: str | None) -> list[str]:
+    """``model:<name>``, ``dataset:<name>`` and the sweep's group, for filtering in W&B."""
+    tags = []
+    for key in ("model", "dataset"):
+        node = config.get(key)
+        name = node.get("name") if isinstance(node, Mapping) else None
+        if name:
+            tags.append(f"{key}:{name}")
+    if group:
+        tags.append(group)
+    return tags
