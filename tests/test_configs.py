@@ -45,7 +45,10 @@ def test_every_model_config_builds_a_model(model, tiny_dataset):
     assert scores.shape == (2, tiny_dataset.num_items)
 
 
-@pytest.mark.parametrize("group", ["train", "eval", "logger", "split", "dataset"])
+@pytest.mark.parametrize(
+    "group",
+    ["train", "eval", "logger", "split", "dataset", "loss", "sampler"],
+)
 def test_every_choice_of_each_group_composes(group):
     for choice in choices(group):
         cfg = compose_train(f"{group}={choice}")
@@ -76,3 +79,30 @@ def test_schemas_type_the_runners_keys_and_match_the_shipped_defaults():
     assert set(shipped.train) == set(TrainSchema.__dataclass_fields__)
     assert set(shipped.eval) == set(EvalSchema.__dataclass_fields__)
     assert set(RunSchema.__dataclass_fields__) <= set(shipped)
+
+
+@pytest.mark.parametrize("search", choices("hparams_search"))
+def test_every_hparams_search_composes_a_maximising_optuna_sweep(search):
+    with initialize_config_module(config_module="gnnrec.conf", version_base="1.3"):
+        cfg = compose(
+            config_name="train", overrides=[f"hparams_search={search}"], return_hydra_config=True
+        )
+    assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper")
+    assert cfg.hydra.sweeper.direction == "maximize" and cfg.hydra.sweeper.storage
+
+
+@pytest.mark.parametrize("launcher", choices("launcher"))
+def test_every_launcher_composes(launcher):
+    with initialize_config_module(config_module="gnnrec.conf", version_base="1.3"):
+        cfg = compose(
+            config_name="train", overrides=[f"launcher={launcher}"], return_hydra_config=True
+        )
+    expected = {"local": "BasicLauncher", "joblib": "JoblibLauncher"}.get(launcher, "Launcher")
+    assert cfg.hydra.launcher._target_.endswith(expected)
+
+
+@pytest.mark.parametrize("experiment", choices("experiment"))
+def test_every_experiment_composes_and_builds_its_model_config(experiment):
+    cfg = compose_train(f"experiment={experiment}")
+    assert cfg.model.name and cfg.dataset.name
+    assert cfg.eval.save_per_user  # experiments keep per-user vectors for significance tests
