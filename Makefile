@@ -34,6 +34,7 @@ test-all: setup
 lint: setup
 	$(BIN)/ruff check gnnrec conf tests benchmarks experiments
 	$(BIN)/ruff format --check gnnrec conf tests benchmarks experiments
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff check --fix gnnrec conf tests benchmarks experiments

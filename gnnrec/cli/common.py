@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -45,7 +45,7 @@ def load_data(cfg: DictConfig) -> InteractionDataset:
     (``cfg.cache``, ``cfg.cache_dir``, ``cfg.download``) for configs of
     :func:`gnnrec.data.load_dataset`, plain instantiation otherwise."""
     try:
-        spec = OmegaConf.to_container(cfg.dataset, resolve=True)
+        spec = cast("dict[str, Any]", OmegaConf.to_container(cfg.dataset, resolve=True))
     except OmegaConfBaseException as err:
         raise ConfigError(f"dataset config: {err}") from None
     if spec.get("_target_") in DATASET_LOADERS:

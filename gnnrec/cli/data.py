@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_module
 from hydra.errors import HydraException
@@ -164,8 +165,8 @@ def _fmt(value: float) -> str:
 
 def stats_text(dataset: InteractionDataset, split: Split, top: int, seconds: float) -> str:
     """The report of ``gnnrec-data stats``."""
-    d = dataset_stats(dataset)
-    s = split_stats(split)
+    d: dict[str, Any] = dataset_stats(dataset)
+    s: dict[str, Any] = split_stats(split)
     lines = [f"dataset {dataset.name} (loaded in {seconds:.2f} s)"]
     for key in ("users", "items", "categories", "interactions"):
         lines.append(f"  {key:<14}{_fmt(d[key]):>14}")
@@ -179,7 +180,7 @@ def stats_text(dataset: InteractionDataset, split: Split, top: int, seconds: flo
         lines.append(
             f"  {what.replace('_', ' ')}: " + "  ".join(f"{k} {_fmt(v)}" for k, v in q.items())
         )
-    rows = category_table(dataset)
+    rows: list[dict[str, Any]] = category_table(dataset)
     if rows:
         lines.append("")
         lines.append(f"category frequency ({len(rows)} categories; share of interactions)")

@@ -17,6 +17,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from gnnrec.errors import GnnrecError
 from gnnrec.report import collect, figures, significance, tables
@@ -54,7 +55,9 @@ def run(args: argparse.Namespace) -> list[Path]:
     missing = [
         str(row["run_dir"])
         for row in rows
-        if not any((Path(row["run_dir"]) / n).is_file() for n in significance.PER_USER_FILES)
+        if not any(
+            (Path(cast(str, row["run_dir"])) / n).is_file() for n in significance.PER_USER_FILES
+        )
     ]
     if len(groups) > 1 and missing:
         text = (

@@ -12,7 +12,7 @@ are built (their keys differ per choice).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
@@ -72,7 +72,7 @@ SECTIONS: dict[str, type] = {"train": TrainSchema, "eval": EvalSchema}
 
 def _typed(schema: type, node: Any, where: str) -> DictConfig:
     try:
-        return OmegaConf.merge(OmegaConf.structured(schema), node)
+        return cast(DictConfig, OmegaConf.merge(OmegaConf.structured(schema), node))
     except ConfigKeyError as err:
         key = f"{where}{err.full_key}"
         known = ", ".join(f"{where}{k}" for k in OmegaConf.structured(schema) if k != "_target_")

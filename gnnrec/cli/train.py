@@ -21,7 +21,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hydra
 import numpy as np
@@ -63,7 +63,11 @@ def build_model(cfg: DictConfig, split: Split, device: torch.device) -> Recommen
     graph_opts = dict(cfg.model.get("graph") or {})
     graph = checked("model.graph", build_graph, split, **graph_opts).to(device)
     params = OmegaConf.create(
-        {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k not in RUNNER_KEYS}
+        {
+            k: v
+            for k, v in cast("dict[str, Any]", OmegaConf.to_container(cfg.model)).items()
+            if k not in RUNNER_KEYS
+        }
     )
     return build(params, "model", graph=graph).to(device)
 
@@ -252,7 +256,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     logger: RunLogger = build(cfg.logger, "logger") if cfg.logger else NullLogger()
     hydra_cfg = HydraConfig.get()
     logger.start(
-        OmegaConf.to_container(cfg, resolve=True),
+        cast("dict[str, Any]", OmegaConf.to_container(cfg, resolve=True)),
         default_group=sweep_group(hydra_cfg.mode, hydra_cfg.sweep.dir),
     )
     failed = True

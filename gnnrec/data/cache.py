@@ -35,7 +35,7 @@ import time
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -241,7 +241,7 @@ def save_dataset(dataset: InteractionDataset, path: str | Path) -> Path:
     meta = json.dumps({"format": CACHE_FORMAT, "fields": fields}).encode()
     arrays[_META_KEY] = np.frombuffer(meta, dtype=np.uint8)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
+        np.savez(fh, **cast("dict[str, Any]", arrays))
     return Path(path)
 
 

@@ -11,6 +11,7 @@ distinct labels and hierarchy nodes are looped over when validating.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import networkx as nx
 import numpy as np
@@ -546,7 +547,7 @@ def _category_edges(
         same.setdiag(0)
         same.eliminate_zeros()
         side_edges[edge_key("category", "sibling_of", "category")] = binary_csr(
-            *same.nonzero(), (n, n)
+            *cast("tuple[np.ndarray, np.ndarray]", same.nonzero()), (n, n)
         )
 
 

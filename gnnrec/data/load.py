@@ -636,6 +636,7 @@ def _load_item_text(
         codes = lookup_codes(table, item_column, item_ids)
         known = np.flatnonzero(codes >= 0)
         _, first = np.unique(codes[known], return_index=True)
+        row: int | np.integer[Any]
         if len(first) < len(known):
             row = int(known[np.setdiff1d(np.arange(len(known)), first)[0]])
             raw = str(table.column(item_column)[row].as_py()).strip()

@@ -352,7 +352,7 @@ def prepare_dataset(
         raise ConfigError(
             f"prepare_dataset builds datasets of gnnrec.data.load_dataset, not {target}"
         )
-    name = options.get("name")
+    name: Any = options.get("name")
     if options.get("root") is None and name in REGISTRY and REGISTRY[name].downloads:
         options["root"] = str(fetch(name, cache_dir, download))
     return load_cached(cache=cache, cache_dir=cache_dir, **options)

@@ -160,7 +160,9 @@ def read_knowledge_graph(
     dst = np.where(tail_item >= 0, tail_item, entity_pos[tails])
     group = rel_codes * 4 + 2 * (head_item >= 0) + (tail_item >= 0)
     order = np.argsort(group, kind="stable")
-    starts = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1]]) if n else []
+    starts: np.ndarray | list[int] = (
+        np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1]]) if n else []
+    )
     bounds = np.r_[starts, len(order)]
     type_of = {True: "item", False: ENTITY}
     sizes = {"item": len(item_ids), ENTITY: len(plain)}

@@ -323,7 +323,7 @@ def _ratios(ratios: Sequence[float]) -> tuple[float, float, float]:
         raise ConfigError(
             f"split ratios must be three non-negative numbers summing to 1, got {values}"
         )
-    return values  # type: ignore[return-value]
+    return values
 
 
 def _user_positions(dataset: InteractionDataset, order: np.ndarray | None = None) -> np.ndarray:
@@ -434,6 +434,8 @@ def random_split(
     rng = np.random.default_rng(seed)
     n_all = dataset.num_interactions
     keys = rng.random(n_all)
+    n_train: np.ndarray | int
+    n_valid: np.ndarray | int
     if group_by == "user":
         # Orders by user, then randomly within a user (keys / 2 < 0.5 cannot round
         # up into the next user); one float argsort is much faster than lexsort.
@@ -878,6 +880,7 @@ def _match_files(
     m = min(len(a_key), len(b_key))
     differ = a_key[:m] != b_key[:m]
     if with_time:
+        assert row_t is not None and ds_t is not None
         differ |= row_t[row_order][:m] != ds_t[ds_order][:m]
     if len(a_key) != len(b_key) or differ.any():
         j = int(np.argmax(differ)) if differ.any() else m

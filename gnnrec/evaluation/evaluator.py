@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -93,7 +94,9 @@ class EvalResult:
             columns["user_id"] = np.asarray(user_ids)[self.users].astype(str)
         columns.update(self.per_user)
         if path.suffix == ".npz":
-            return _write_atomic(path, lambda tmp: np.savez_compressed(tmp, **columns))
+            return _write_atomic(
+                path, lambda tmp: np.savez_compressed(tmp, **cast("dict[str, Any]", columns))
+            )
         if path.suffix == ".parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -542,14 +545,14 @@ class Evaluator:
         """``[B, k_max]`` lists of one chunk's masked scores, one per variant."""
         plain = topk_with_ties(scores, k_max) if None in variants else None
         if pool == 0:
-            return [plain]
+            return [cast(Tensor, plain)]
         # The first n of the top-`pool` list are the top n, so every setting reads a prefix.
         candidates, values = candidate_pool(scores, pool)
         history = None
         if any(v is not None and v.method == "calibrated" for v in variants):
             history = self._history_dist.dense(rows, torch.float64)
         return [
-            plain
+            cast(Tensor, plain)
             if v is None
             else rerank(
                 v, candidates, values, self.item_categories, k_max, history, self.calibration_alpha
@@ -576,6 +579,7 @@ class Evaluator:
             cats = M.list_categories(topk, self.item_categories)
             ucats = self._user_cats.dense(rows)
             novel = M.novel_items(cats, ucats)
+            assert truth.category_counts is not None and truth.num_novel is not None
             truth_cats = truth.category_counts.dense(rows, torch.float64)
             history = self._history_dist.dense(rows, torch.float64)
             jaccard = M.jaccard_distances(cats)
@@ -583,6 +587,7 @@ class Evaluator:
             if self.has_hierarchy:
                 tops = M.list_categories(topk, self.item_top)
                 far = M.novel_items(tops, self._user_top.dense(rows))
+                assert truth.num_far is not None
                 num_far = truth.num_far[rows]
         listed = None
         if item_embeddings is not None:
@@ -593,6 +598,8 @@ class Evaluator:
             for name, fn in ACCURACY.items():
                 out[f"{name}@{k}"] = fn(h, num_rel)
             if self.has_categories:
+                assert cats is not None and ucats is not None and novel is not None
+                assert truth_cats is not None and history is not None and jaccard is not None
                 c = cats[:, :k]
                 counts = M.category_counts(c)
                 out[f"cc_recall@{k}"] = M.recall(h & novel[:, :k], num_novel)
@@ -657,7 +664,7 @@ class Evaluator:
         out.update({f"{part}/{key}": v for key, v in self._catalogue(acc.exposure).items()})
         for name, label in (("novel", "cc_users"), ("far", "far_users")):
             if shares[name] is not None:
-                out[f"{part}/{label}"] = A.mean_defined(shares[name])
+                out[f"{part}/{label}"] = A.mean_defined(cast(np.ndarray, shares[name]))
         per_category: dict[str, np.ndarray] = {}
         if self.has_categories:
             per_category["users"] = truth.users_per_category.astype(np.float64)
@@ -678,11 +685,13 @@ class Evaluator:
                 if not mask.any():
                     continue
                 out.update({f"{prefix}/{k}": v for k, v in A.means(base, mask).items()})
-                exposure = {k: acc.group_exposure[k][g] for k in self.ks}
+                exposure = {k: cast(Tensor, acc.group_exposure[k])[g] for k in self.ks}
                 out.update({f"{prefix}/{k}": v for k, v in self._catalogue(exposure).items()})
                 for name, share in (("novel", "cc_users"), ("far", "far_users")):
                     if shares[name] is not None:
-                        out[f"{prefix}/{share}"] = A.mean_defined(shares[name][mask])
+                        out[f"{prefix}/{share}"] = A.mean_defined(
+                            cast(np.ndarray, shares[name])[mask]
+                        )
             for label, n in bucket_users.items():
                 out[f"{part}/{label}/users"] = float(n)
         return out, per_category
@@ -733,7 +742,7 @@ class _Accumulators:
             groups = len(self.ev.hist_labels)
             flat = self.ev._user_group_t[rows].unsqueeze(1) * n + topk + 1
             counts = torch.bincount(flat.flatten(), minlength=groups * n).view(groups, n)
-            self.group_exposure[k] += counts[:, 1:]
+            self.group_exposure[k] += counts[:, 1:]  # type: ignore[operator]  # not None when slices
 
     def add_category_recall(self, k: int, recall_uc: Tensor) -> None:
         defined = ~torch.isnan(recall_uc)

@@ -47,7 +47,7 @@ class WandbLogger(RunLogger):
     ) -> None:
         if mode not in ("offline", "online", "disabled"):
             raise ValueError(f"logger.mode must be offline, online or disabled, got {mode!r}")
-        self.kwargs = {
+        self.kwargs: dict[str, Any] = {
             "project": project,
             "dir": str(save_dir),
             "mode": mode,
@@ -57,7 +57,7 @@ class WandbLogger(RunLogger):
             "tags": list(tags or []),
             "job_type": job_type,
         }
-        self.run = None
+        self.run: Any = None
 
     def _guard(self, what: str, fn, *args) -> None:
         if self.run is None:

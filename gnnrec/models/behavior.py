@@ -126,12 +126,12 @@ class _ValuedSpMM(torch.autograd.Function):
     and values ``v[reverse]`` (the pattern is symmetric)."""
 
     @staticmethod
-    def forward(ctx, values, x, crow, row, col, reverse):  # type: ignore[override]
+    def forward(ctx, values, x, crow, row, col, reverse):
         ctx.save_for_backward(values, x, crow, row, col, reverse)
         return torch.sparse.mm(_csr(crow, col, values, x.shape[0]), x)
 
     @staticmethod
-    def backward(ctx, grad):  # type: ignore[override]
+    def backward(ctx, grad):
         values, x, crow, _, col, reverse = ctx.saved_tensors
         grad_values = grad_x = None
         if ctx.needs_input_grad[0]:
@@ -205,6 +205,15 @@ class MBLightGCN(GraphRecommender):
             :math:`1/(1-p)`.
         message_dropout: in training, dropout on every layer's output.
     """
+
+    crow: Tensor
+    row: Tensor
+    col: Tensor
+    reverse: Tensor
+    slot_edge: Tensor
+    slot_type: Tensor
+    base: Tensor
+    fixed_weight: Tensor
 
     def __init__(
         self,

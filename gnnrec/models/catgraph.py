@@ -134,6 +134,10 @@ class CategoryGraphRec(GraphRecommender):
         init_std: standard deviation of the normal initialisation.
     """
 
+    adjacency: Tensor
+    category_mean: Tensor
+    category_mean_t: Tensor
+
     def __init__(
         self,
         adjacency: Tensor,

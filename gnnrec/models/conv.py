@@ -13,7 +13,7 @@ only in the convolution each builds: :class:`GCNRec`, :class:`SAGERec`,
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from torch import Tensor, nn
 from torch_geometric.nn import GCNConv, MessagePassing, SAGEConv, TransformerConv
@@ -83,6 +83,8 @@ class ConvStackRec(GraphRecommender):
             :math:`\mathbf{E}`.
     """
 
+    edge_index: Tensor
+
     def __init__(
         self,
         edge_index: Tensor,
@@ -125,7 +127,7 @@ class ConvStackRec(GraphRecommender):
     def reset_parameters(self) -> None:
         nn.init.normal_(self.embedding.weight, std=self.init_std)
         for conv in self.convs:
-            conv.reset_parameters()
+            cast(MessagePassing, conv).reset_parameters()
         self.combine.reset_parameters()
 
     def message_edges(self) -> Tensor:

@@ -135,6 +135,9 @@ class CrossDomainGCN(GraphRecommender):
         init_std: standard deviation of the normal initialisation.
     """
 
+    adjacency: Tensor
+    item_weights: Tensor
+
     def __init__(
         self,
         adjacencies: Sequence[sp.spmatrix],

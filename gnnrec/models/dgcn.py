@@ -3,6 +3,7 @@ r"""DGCN (Zheng et al., WWW 2021): diversified recommendation with a GCN."""
 from __future__ import annotations
 
 import warnings
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -177,6 +178,16 @@ class DGCN(GraphRecommender):
         adv_gamma: :math:`\gamma \ge 0`, the scale of the reversed gradient.
         init_std: standard deviation of the normal initialisation.
     """
+
+    user_side: Tensor
+    item_side: Tensor
+    user_side_weight: Tensor
+    adjacency: Tensor  # registered as None only until __init__'s start_epoch builds it
+    adjacency_t: Tensor | None
+    row_ptr: Tensor
+    row_values: Tensor
+    sampled_columns: Tensor
+    item_labels: Tensor
 
     def __init__(
         self,
@@ -377,6 +388,6 @@ class DGCN(GraphRecommender):
 
 def _non_negative(name: str, value: object) -> float:
     ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or value < 0:
+    if not ok or cast(float, value) < 0:
         raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-    return float(value)
+    return float(cast(float, value))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -129,6 +130,17 @@ class DGRec(GraphRecommender):
         reselect_every: epochs between two selections (embedding similarity).
         init_std: standard deviation of the normal initialisation.
     """
+
+    users: Tensor
+    items: Tensor
+    user_rowptr: Tensor
+    user_deg: Tensor
+    item_deg: Tensor
+    item_classes: Tensor
+    item_weight: Tensor | None
+    slot_rowptr: Tensor
+    selection: Tensor
+    selected: Tensor
 
     def __init__(
         self,
@@ -359,7 +371,7 @@ class DGRec(GraphRecommender):
 
 def _forget_adjacencies(module: nn.Module, incompatible_keys: object) -> None:
     """After ``load_state_dict`` the selection may differ: rebuild on next use."""
-    module._adjacencies = None
+    cast(DGRec, module)._adjacencies = None
 
 
 def _sorted_pairs(interactions: Tensor, num_items: int) -> tuple[Tensor, Tensor]:

@@ -90,6 +90,13 @@ class GFCF(Recommender):
         low_pass_out: ``[num_items, k]`` :math:`D_I^{1/2} \bar V_k`.
     """
 
+    normalized: Tensor
+    normalized_t: Tensor
+    train_crow: Tensor
+    train_col: Tensor
+    low_pass_in: Tensor
+    low_pass_out: Tensor
+
     def __init__(
         self,
         normalized: Tensor,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -135,6 +136,11 @@ class RGCNRec(GraphRecommender):
         init_std: standard deviation of the normal initialisation of the embeddings.
     """
 
+    edge_index: Tensor
+    edge_type: Tensor
+    last_edge_index: Tensor
+    last_edge_type: Tensor
+
     def __init__(
         self,
         num_nodes: Mapping[str, int],
@@ -208,7 +214,7 @@ class RGCNRec(GraphRecommender):
     def reset_parameters(self) -> None:
         nn.init.normal_(self.embedding.weight, std=self.init_std)
         for conv in self.convs:
-            conv.reset_parameters()
+            cast(RGCNConv, conv).reset_parameters()
         self.combine.reset_parameters()
 
     def layers(self) -> list[Tensor]:
@@ -357,9 +363,9 @@ class HGTRec(Recommender):
 
     def reset_parameters(self) -> None:
         for emb in self.embedding.values():
-            nn.init.normal_(emb.weight, std=self.init_std)
+            nn.init.normal_(cast(nn.Embedding, emb).weight, std=self.init_std)
         for conv in self.convs:
-            conv.reset_parameters()
+            cast(HGTConv, conv).reset_parameters()
         self.combine.reset_parameters()
 
     def edge_index_dict(self) -> dict[EdgeType, Tensor]:
@@ -369,7 +375,9 @@ class HGTRec(Recommender):
     def propagate(self) -> Tensor:
         """Combined user and item rows ``[num_users + num_items, d']``."""
         edges = self.edge_index_dict()
-        x = {t: emb.weight for t, emb in self.embedding.items()}
+        x: dict[str, Tensor] = {
+            t: cast(nn.Embedding, emb).weight for t, emb in self.embedding.items()
+        }
         layers = [torch.cat([x[USER], x[ITEM]])]
         for i, conv in enumerate(self.convs):
             x = conv(
@@ -388,8 +396,8 @@ class HGTRec(Recommender):
         return out[: self.num_users], out[self.num_users :]
 
     def regularization(self, users: Tensor, pos: Tensor, neg: Tensor) -> Tensor:
-        return squared_norm(self.embedding[USER].weight, users) + squared_norm(
-            self.embedding[ITEM].weight, pos, neg
+        return squared_norm(cast(nn.Embedding, self.embedding[USER]).weight, users) + squared_norm(
+            cast(nn.Embedding, self.embedding[ITEM]).weight, pos, neg
         )
 
     def __repr__(self) -> str:

@@ -136,6 +136,10 @@ class ItemKNN(Recommender):
         interactions: ``[num_users, num_items]`` sparse CSR binary train matrix.
     """
 
+    similarity: Tensor
+    train_crow: Tensor
+    train_col: Tensor
+
     def __init__(self, similarity: Tensor, interactions: Tensor) -> None:
         super().__init__()
         self.num_users, self.num_items = interactions.shape

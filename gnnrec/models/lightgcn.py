@@ -67,6 +67,9 @@ class LightGCN(GraphRecommender):
             normalisation); otherwise its transpose is kept for the backward.
     """
 
+    adjacency: Tensor
+    adjacency_t: Tensor | None
+
     def __init__(
         self,
         adjacency: Tensor,

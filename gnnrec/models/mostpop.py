@@ -21,6 +21,8 @@ class MostPop(Recommender):
         num_users: number of users.
     """
 
+    popularity: Tensor
+
     def __init__(self, item_popularity: Tensor, num_users: int) -> None:
         super().__init__()
         self.num_users, self.num_items = num_users, len(item_popularity)

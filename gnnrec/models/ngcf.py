@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -106,6 +107,8 @@ class NGCF(GraphRecommender):
         alpha: fixed weights for ``combine="weighted"``.
     """
 
+    adjacency: Tensor
+
     def __init__(
         self,
         adjacency: Tensor,
@@ -142,7 +145,7 @@ class NGCF(GraphRecommender):
     def reset_parameters(self) -> None:
         nn.init.xavier_uniform_(self.embedding.weight)
         for conv in self.convs:
-            conv.reset_parameters()
+            cast(NGCFConv, conv).reset_parameters()
         self.combine.reset_parameters()
 
     def layers(self) -> list[Tensor]:

@@ -309,6 +309,11 @@ class SASRec(Recommender):
         init_std: standard deviation of the item embeddings' initialisation.
     """
 
+    sequences: Tensor
+    lengths: Tensor
+    keys: Tensor
+    last_item: Tensor
+
     def __init__(
         self,
         sequences: Tensor,
@@ -496,6 +501,10 @@ class SeqLightGCN(Recommender):
         num_negatives: negatives per position in :func:`next_item_loss`.
         seq_weight: weight of :func:`next_item_loss`.
     """
+
+    sequences: Tensor
+    lengths: Tensor
+    keys: Tensor
 
     def __init__(
         self,

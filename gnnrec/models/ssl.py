@@ -19,6 +19,8 @@ and XSimGCL perturb the embeddings.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -46,10 +48,10 @@ Set ``model.ssl_weight`` to the papers' values on large data."""
 def _check_number(name: str, value: object, low: float, strict: bool = False) -> float:
     """A real hyper-parameter ``>= low`` (``> low`` with ``strict``)."""
     ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or value < low or (strict and value == low):
+    if not ok or cast(float, value) < low or (strict and value == low):
         bound = f"> {low}" if strict else f">= {low}"
         raise ValueError(f"{name} must be a number {bound}, got {value!r}")
-    return float(value)
+    return float(cast(float, value))
 
 
 def sign_aligned_noise(x: Tensor, eps: float, generator: torch.Generator | None) -> Tensor:
@@ -76,6 +78,8 @@ def sign_aligned_noise(x: Tensor, eps: float, generator: torch.Generator | None)
 class _ContrastiveLightGCN(GraphRecommender):
     """Shared backbone: one node embedding table, the normalised adjacency, the
     layer combination, the layer-0 L2 term and the two-sided InfoNCE term."""
+
+    adjacency: Tensor
 
     def __init__(
         self,
@@ -187,6 +191,8 @@ class SGL(_ContrastiveLightGCN):
         ssl_temp: :math:`\tau`.
         init_std: standard deviation of the normal initialisation.
     """
+
+    edge_index: Tensor
 
     def __init__(
         self,

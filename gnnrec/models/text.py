@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -181,6 +182,10 @@ class TextLightGCN(Recommender):
             is kept for the backward.
     """
 
+    adjacency: Tensor
+    adjacency_t: Tensor | None
+    text_features: Tensor | None
+
     def __init__(
         self,
         adjacency: Tensor,
@@ -219,7 +224,7 @@ class TextLightGCN(Recommender):
         )
         self.register_buffer(
             "text_features",
-            None if not uses_text else text_features.detach().float(),
+            None if not uses_text else cast(Tensor, text_features).detach().float(),
             persistent=False,
         )
         self.fusion: TextFusion | None = (
@@ -233,7 +238,7 @@ class TextLightGCN(Recommender):
         self.projection: nn.Linear | None = None
         if uses_text:
             text_dim = embedding_dim if self.fusion is None else self.fusion.text_dim
-            self.projection = nn.Linear(text_features.shape[1], text_dim, bias=False)
+            self.projection = nn.Linear(cast(Tensor, text_features).shape[1], text_dim, bias=False)
         other = adjacency.shape[0] - num_users - num_items
         self.other_embedding = nn.Embedding(other, embedding_dim) if other > 0 else None
         if alpha is not None and combine == "mean":
@@ -304,11 +309,11 @@ class TextLightGCN(Recommender):
     def item_inputs(self) -> Tensor:
         r"""Items' layer-0 rows :math:`\mathbf{e}^{(0)}_i`, ``[num_items, d]``."""
         if self.projection is None:
-            return self.item_embedding.weight
+            return cast(nn.Embedding, self.item_embedding).weight
         text = self.projection(self.text_features)
         if self.fusion is None:
             return text
-        return self.fusion(self.item_embedding.weight, text)
+        return self.fusion(cast(nn.Embedding, self.item_embedding).weight, text)
 
     def layers(self) -> list[Tensor]:
         """The ``K + 1`` layer outputs ``[N, d]`` (layer 0 first)."""
@@ -327,7 +332,7 @@ class TextLightGCN(Recommender):
             total = total + squared_norm(self.item_embedding.weight, pos, neg)
         if self.projection is not None:
             for items in (pos, neg):
-                text = self.projection(self.text_features.index_select(0, items))
+                text = self.projection(cast(Tensor, self.text_features).index_select(0, items))
                 total = total + text.pow(2).sum()
         return total
 

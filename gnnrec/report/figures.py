@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import matplotlib
 
@@ -76,12 +77,12 @@ def plot_pareto(groups: list[GroupSummary], x_metric: str, y_metric: str, stem: 
     labels, points, is_rerank = [], [], []
     for group in groups:
         xs = [
-            float(r[f"test/{x_metric}"])
+            float(cast("str | float", r[f"test/{x_metric}"]))
             for r in group.rows
             if r.get(f"test/{x_metric}") is not None
         ]
         ys = [
-            float(r[f"test/{y_metric}"])
+            float(cast("str | float", r[f"test/{y_metric}"]))
             for r in group.rows
             if r.get(f"test/{y_metric}") is not None
         ]

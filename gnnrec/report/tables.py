@@ -70,7 +70,7 @@ def config_columns(rows: list[Row]) -> list[str]:
 def config_label(key: ConfigKey) -> str:
     """``(("model","lightgcn"),("override/model.dim","64"))`` → ``"lightgcn model.dim=64"``
     (overrides a run does not have are left out)."""
-    parts = []
+    parts: list[str] = []
     for column, value in key:
         if column == "model":
             parts.insert(0, value)

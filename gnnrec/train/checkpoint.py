@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -60,7 +60,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def random_states(generator: torch.Generator) -> dict[str, Any]:
     """The run's generator, torch's global CPU generator and numpy's global state."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    kind, keys, pos, has_gauss, gauss = cast(
+        "tuple[str, np.ndarray, int, int, float]", np.random.get_state()
+    )
     return {
         "generator": generator.get_state(),
         "torch": torch.get_rng_state(),

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import torch
 from tqdm.auto import tqdm
@@ -149,7 +150,7 @@ class Trainer:
             if name in terms or name == "loss":
                 raise ValueError(f"auxiliary term {name!r} clashes with a loss term")
             terms[name] = value
-        return {"loss": sum(terms.values()), **terms}
+        return {"loss": cast(torch.Tensor, sum(terms.values())), **terms}
 
     def fit(
         self,

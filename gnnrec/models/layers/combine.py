@@ -37,6 +37,8 @@ class WeightedSum(LayerCombination):
     ``alpha=None`` gives :math:`\alpha_k = 1/(K+1)`, LightGCN's layer mean.
     """
 
+    alpha: Tensor
+
     def __init__(self, num_layers: int, alpha: Sequence[float] | None = None) -> None:
         super().__init__()
         if alpha is None:

@@ -20,12 +20,12 @@ class _GradientReversal(torch.autograd.Function):
     """Identity forward; the incoming gradient times ``-gamma`` backward."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, gamma: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, gamma: float) -> Tensor:
         ctx.gamma = gamma
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
         return -ctx.gamma * grad, None
 
 

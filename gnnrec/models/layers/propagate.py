@@ -21,12 +21,12 @@ class _SparseMM(torch.autograd.Function):
     """``A @ X`` with ``dX = A^T @ dY``; no gradient for ``A``."""
 
     @staticmethod
-    def forward(ctx, a: Tensor, a_t: Tensor, x: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, a: Tensor, a_t: Tensor, x: Tensor) -> Tensor:
         ctx.a_t = a_t
         return torch.sparse.mm(a, x)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[None, None, Tensor]:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> tuple[None, None, Tensor]:
         return None, None, torch.sparse.mm(ctx.a_t, grad)
 
 
