@@ -266,6 +266,12 @@ def test_bad_input_is_a_located_error_without_results(tmp_path, inter, message):
             "to Integer",
         ),
         ("+eval.save_topks=true", "gnnrec-train: error: unknown key eval.save_topks; expected"),
+        (
+            "dataset.min_rating=high",
+            "gnnrec-train: error: dataset.min_rating must be a number or null, got 'high'",
+        ),
+        ("model.embedding_dim=1.5", "embedding_dim must be an integer >= 1, got 1.5"),
+        ("sampler.num_negatives=x", "gnnrec-train: error: sampler.num_negatives must be an"),
         ("+train.lerning_rate=0.1", "gnnrec-train: error: unknown key train.lerning_rate;"),
     ],
 )

@@ -49,7 +49,9 @@ def load_data(cfg: DictConfig) -> InteractionDataset:
     except OmegaConfBaseException as err:
         raise ConfigError(f"dataset config: {err}") from None
     if spec.get("_target_") in DATASET_LOADERS:
-        return prepare_dataset(
+        return checked(
+            "dataset",
+            prepare_dataset,
             spec,
             cache=bool(cfg.get("cache", True)),
             cache_dir=cfg.get("cache_dir"),

@@ -389,6 +389,10 @@ def load_dataset(
             raise ConfigError(f"dataset.interactions.columns needs '{required}'")
     if min_rating is not None and not columns.get("rating"):
         raise ConfigError("dataset.min_rating is set but no rating column is mapped")
+    if min_rating is not None and (
+        isinstance(min_rating, bool) or not isinstance(min_rating, int | float)
+    ):
+        raise ConfigError(f"dataset.min_rating must be a number or null, got {min_rating!r}")
     if behavior_weights is not None and not columns.get("behavior"):
         raise ConfigError("dataset.behavior_weights is set but no behavior column is mapped")
     core = _kcore(kcore)
