@@ -90,3 +90,17 @@ def with_model_data(dataset: InteractionDataset, model: str) -> InteractionDatas
         domain = np.where(dataset.items < dataset.num_items // 2, "A", "B")
         return dataclasses.replace(dataset, extras={**dataset.extras, "domain": domain})
     return dataset
+
+
+def write_small_ml100k(folder: Path) -> None:
+    """30 users x 24 items (10 each) in ml-100k's format; 4 genres by item id modulo 4."""
+    g = torch.Generator().manual_seed(0)
+    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+    for u in range(30):
+        items = torch.randperm(24, generator=g)[:10].tolist()
+        lines += [f"{u}\t{i}\t5\t{1000 * u + t}" for t, i in enumerate(items)]
+    (folder / "ml-100k.inter").write_text("\n".join(lines) + "\n")
+    genres = ["Drama", "Comedy", "Action", "Horror"]
+    rows = ["item_id:token\tmovie_title:token_seq\tclass:token_seq"]
+    rows += [f"{i}\tMovie {i}\t{genres[i % 4]}" for i in range(24)]
+    (folder / "ml-100k.item").write_text("\n".join(rows) + "\n")

@@ -16,6 +16,7 @@ from gnnrec.graph.build import build_graph
 from gnnrec.models.dgcn import DGCN, rebalancing_weights
 from gnnrec.models.layers.grl import GradientReversal, gradient_reversal
 from gnnrec.sampling import CategoryBoostedSampler, InCategorySampler, TrainingPairs
+from tests.conftest import write_small_ml100k
 from tests.test_cli_train import gnnrec_train
 
 # --- rebalancing weights and neighbour sampling ---------------------------------------
@@ -302,25 +303,11 @@ def test_boosted_sampler_checks_beta_and_categories():
 # --- end to end -------------------------------------------------------------------------
 
 
-def _write_small_dataset(folder) -> None:
-    """30 users x 24 items in ml-100k's format; 4 genres, items by id modulo 4."""
-    g = torch.Generator().manual_seed(0)
-    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
-    for u in range(30):
-        items = torch.randperm(24, generator=g)[:10].tolist()
-        lines += [f"{u}\t{i}\t5\t{1000 * u + t}" for t, i in enumerate(items)]
-    (folder / "ml-100k.inter").write_text("\n".join(lines) + "\n")
-    genres = ["Drama", "Comedy", "Action", "Horror"]
-    rows = ["item_id:token\tmovie_title:token_seq\tclass:token_seq"]
-    rows += [f"{i}\tMovie {i}\t{genres[i % 4]}" for i in range(24)]
-    (folder / "ml-100k.item").write_text("\n".join(rows) + "\n")
-
-
 @pytest.mark.slow
 def test_dgcn_trains_through_gnnrec_train(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    _write_small_dataset(data)
+    write_small_ml100k(data)
     gnnrec_train(
         "model=dgcn",
         "sampler=category_boosted",

@@ -21,6 +21,7 @@ from gnnrec.models.dgrec import (
     kernel_similarity,
 )
 from gnnrec.models.lightgcn import LightGCN
+from tests.conftest import write_small_ml100k
 from tests.test_cli_train import gnnrec_train
 
 # user 0 has items 0-4; users 1 and 2 have items 0-2 (so 0-2 are the popular ones).
@@ -288,25 +289,11 @@ def test_bad_hyper_parameters_are_named(hparams, message):
 # --- end to end -------------------------------------------------------------------------
 
 
-def _write_small_ml100k(folder) -> None:
-    """30 users x 24 items (10 each) in ml-100k's format; 4 genres by item id modulo 4."""
-    g = torch.Generator().manual_seed(0)
-    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
-    for u in range(30):
-        items = torch.randperm(24, generator=g)[:10].tolist()
-        lines += [f"{u}\t{i}\t5\t{1000 * u + t}" for t, i in enumerate(items)]
-    (folder / "ml-100k.inter").write_text("\n".join(lines) + "\n")
-    genres = ["Drama", "Comedy", "Action", "Horror"]
-    rows = ["item_id:token\tmovie_title:token_seq\tclass:token_seq"]
-    rows += [f"{i}\tMovie {i}\t{genres[i % 4]}" for i in range(24)]
-    (folder / "ml-100k.item").write_text("\n".join(rows) + "\n")
-
-
 @pytest.mark.slow
 def test_dgrec_trains_through_gnnrec_train(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    _write_small_ml100k(data)
+    write_small_ml100k(data)
     gnnrec_train(
         "model=dgrec",
         "model.k=4",

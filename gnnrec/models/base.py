@@ -7,6 +7,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from gnnrec.errors import ConfigError
+from gnnrec.graph.build import RecGraph
 from gnnrec.models.layers.combine import LayerCombination
 from gnnrec.models.scorers import EmbeddingScorer
 
@@ -126,6 +128,15 @@ class GraphRecommender(Recommender):
             f"combine={type(self.combine).__name__}",
         ]
         return f"{type(self).__name__}({', '.join(parts)})"
+
+
+def require_user_item_graph(graph: RecGraph, name: str, what: str = "user–item edges only") -> None:
+    """Stop with a config error when a model that propagates over user–item edges
+    only is given a graph with category hubs (``model.graph.include_categories``)."""
+    if graph.include_categories:
+        raise ConfigError(
+            f"model={name} propagates over {what}; set model.graph.include_categories=false"
+        )
 
 
 def check_int(name: str, value: object, minimum: int = 1) -> int:

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from gnnrec.errors import ConfigError
 from gnnrec.graph.build import RecGraph, normalized_adjacency, to_torch_csr
-from gnnrec.models.base import GraphRecommender, check_int
+from gnnrec.models.base import GraphRecommender, check_int, require_user_item_graph
 from gnnrec.models.layers.combine import LayerCombination, layer_combination
 from gnnrec.models.layers.propagate import propagate_layers
 
@@ -206,11 +206,7 @@ class CrossDomainGCN(GraphRecommender):
                 f"(labelled columns: {have or 'none'}); use dataset=ml-100k-domains, or map "
                 "one with interactions.columns.domain or interactions.files_as: domain"
             )
-        if graph.include_categories:
-            raise ConfigError(
-                "model=crossdomain propagates over user–item graphs per domain; "
-                "set model.graph.include_categories=false"
-            )
+        require_user_item_graph(graph, "crossdomain", "user–item graphs per domain")
         names = log.names[column]
         users = log.users.cpu().numpy()
         items = log.items.cpu().numpy()

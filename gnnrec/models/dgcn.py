@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from gnnrec.errors import ConfigError
 from gnnrec.graph.build import INTERACTS, RecGraph, adjacency
-from gnnrec.models.base import GraphRecommender, check_int
+from gnnrec.models.base import GraphRecommender, check_int, require_user_item_graph
 from gnnrec.models.layers.combine import layer_combination
 from gnnrec.models.layers.grl import GradientReversal
 from gnnrec.models.layers.propagate import propagate_layers, transpose_csr
@@ -290,11 +290,7 @@ class DGCN(GraphRecommender):
     @classmethod
     def from_graph(cls, graph: RecGraph, **hparams) -> DGCN:
         """Build over the training graph's user–item edges and item categories."""
-        if graph.include_categories:
-            raise ConfigError(
-                "model=dgcn propagates over user–item edges only; "
-                "set model.graph.include_categories=false"
-            )
+        require_user_item_graph(graph, "dgcn")
         return cls(
             graph.hetero[INTERACTS].edge_index,
             graph.item_category_index(),

@@ -9,9 +9,8 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from gnnrec.errors import ConfigError
 from gnnrec.graph.build import INTERACTS, RecGraph
-from gnnrec.models.base import GraphRecommender, check_int
+from gnnrec.models.base import GraphRecommender, check_int, require_user_item_graph
 from gnnrec.models.layers.combine import layer_combination
 from gnnrec.models.layers.propagate import spmm, transpose_csr
 
@@ -232,11 +231,7 @@ class DGRec(GraphRecommender):
     @classmethod
     def from_graph(cls, graph: RecGraph, **hparams) -> DGRec:
         """Build over a training graph's user–item edges and item categories."""
-        if graph.include_categories:
-            raise ConfigError(
-                "model=dgrec propagates over user–item edges only; set "
-                "model.graph.include_categories=false"
-            )
+        require_user_item_graph(graph, "dgrec")
         return cls(
             graph.hetero[INTERACTS].edge_index,
             graph.item_category_index(),
