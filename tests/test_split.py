@@ -227,6 +227,32 @@ def test_predefined_split_from_column() -> None:
         predefined_split(user_log([2]))
 
 
+def test_predefined_split_carves_validation_from_train() -> None:
+    # user 0: 10 train + 1 test, user 1: 2 train + 1 test, user 2: 3 train + 1 test
+    counts = [(0, 10), (1, 2), (2, 3)]
+    users = [u for u, n in counts for _ in range(n + 1)]
+    labels = [p for _, n in counts for p in ["train"] * n + ["test"]]
+    ds = make_dataset(users, list(range(len(users))), extras={"split": labels})
+    split = predefined_split(ds, valid_from_train=0.2, seed=3)
+    valid_users = ds.users[split.valid]
+    # floor(10 * 0.2) = 2; users 1 and 2: floor(0.4) = floor(0.6) = 0, bumped to 1
+    # because more than one train row is there to give (ratio_counts)
+    assert np.bincount(valid_users, minlength=3).tolist() == [2, 1, 1]
+    assert split.test.tolist() == predefined_split(ds).test.tolist()
+    original_train = predefined_split(ds).train
+    assert sorted(np.concatenate([split.train, split.valid]).tolist()) == original_train.tolist()
+    assert "valid_from_train[0.2]" in split.method and split.seed == 3
+    again = predefined_split(ds, valid_from_train=0.2, seed=3)
+    assert split.valid.tolist() == again.valid.tolist()
+    others = {tuple(predefined_split(ds, valid_from_train=0.2, seed=s).valid) for s in range(8)}
+    assert len(others) > 1  # the seed decides which rows
+    with_valid = make_dataset([0, 0, 0], [0, 1, 2], extras={"split": ["train", "valid", "test"]})
+    with pytest.raises(ConfigError, match="already has 1 validation"):
+        predefined_split(with_valid, valid_from_train=0.1)
+    with pytest.raises(ConfigError, match=r"in \[0, 1\)"):
+        predefined_split(ds, valid_from_train=1.5)
+
+
 # --------------------------------------------------------------------------- save / load
 
 

@@ -717,6 +717,8 @@ def predefined_split(
     folder: str | Path | None = None,
     column: str = "split",
     cold: str = "error",
+    valid_from_train: float = 0.0,
+    seed: int = 0,
 ) -> Split:
     """A split given by the data: files in ``folder``, or a per-interaction column.
 
@@ -735,10 +737,23 @@ def predefined_split(
     ``cold`` handles test users without training interactions (``error``,
     ``drop``, ``keep``).
 
+    ``valid_from_train`` > 0 carves a validation part out of a split that has
+    none (Gowalla's and Yelp2018's files): each user's training interactions
+    are shuffled (``numpy.random.default_rng(seed)``) and ``floor(n * r)`` of
+    them, at least one while another stays in train (:func:`ratio_counts`), become
+    validation. The test part is untouched, so test results stay comparable
+    with papers that train on the whole train file, while model selection no
+    longer looks at the test set.
+
     Raises:
         DataError: a row that matches no interaction, an interaction in no file.
-        ConfigError: neither files nor a split column.
+        ConfigError: neither files nor a split column; ``valid_from_train``
+            outside [0, 1) or given for a split that has a validation part.
     """
+    if isinstance(valid_from_train, bool) or not isinstance(valid_from_train, int | float):
+        raise ConfigError(f"split.valid_from_train must be a number, got {valid_from_train!r}")
+    if not 0 <= valid_from_train < 1:
+        raise ConfigError(f"split.valid_from_train must be in [0, 1), got {valid_from_train}")
     meta: dict = {}
     if folder is not None:
         folder = Path(folder).expanduser()
@@ -773,15 +788,24 @@ def predefined_split(
     if not meta:
         valid, test, more, cold_users = _apply_cold(dataset, train, valid, test, cold)
         dropped = np.union1d(dropped, more)
-    seed = meta.get("seed")
+    method = meta.get("method", f"predefined[{how}]")
+    recorded_seed = meta.get("seed")
+    if valid_from_train > 0:
+        if len(valid):
+            raise ConfigError(
+                f"split.valid_from_train={valid_from_train} carves a validation part, but "
+                f"this split ({how}) already has {len(valid)} validation interactions"
+            )
+        train, valid = carve_validation(dataset, train, float(valid_from_train), int(seed))
+        method, recorded_seed = f"{method}+valid_from_train[{valid_from_train}]", seed
     domain_column = str(meta.get("domain_column") or "domain")
     split = Split(
         dataset=dataset,
         train=train,
         valid=valid,
         test=test,
-        method=meta.get("method", f"predefined[{how}]"),
-        seed=None if seed is None else int(seed),
+        method=method,
+        seed=None if recorded_seed is None else int(recorded_seed),
         time_order=meta.get("time_order"),
         cold_users=cold_users,
         dropped=dropped,
@@ -791,6 +815,28 @@ def predefined_split(
     )
     split.check("set split.cold=drop or split.cold=keep")
     return split
+
+
+def carve_validation(
+    dataset: InteractionDataset, train: np.ndarray, ratio: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move a random ``ratio`` of each user's ``train`` interactions to validation.
+
+    Returns ``(train, valid)``, sorted interaction indices; per user
+    ``floor(n * ratio)`` go to validation, at least one while another stays
+    in train (:func:`ratio_counts`). Seeded by ``seed``.
+    """
+    rng = np.random.default_rng(seed)
+    users = dataset.users[train]
+    # by user, then randomly within a user (keys / 2 < 0.5 never reach the next user)
+    order = np.argsort(users + 0.5 * rng.random(len(train)), kind="stable")
+    n = np.bincount(users, minlength=dataset.num_users)
+    n_train, _, _ = ratio_counts(n, (1.0 - ratio, ratio, 0.0))
+    start = np.concatenate([[0], np.cumsum(n)[:-1]])
+    sorted_users = users[order]
+    position = np.arange(len(train)) - start[sorted_users]
+    to_valid = position >= n_train[sorted_users]
+    return np.sort(train[order[~to_valid]]), np.sort(train[order[to_valid]])
 
 
 def load_split(folder: str | Path, dataset: InteractionDataset) -> Split:
