@@ -19,7 +19,7 @@ def batch(users, pos, neg, user_emb, pos_emb, neg_emb) -> LossInput:
         neg=t(neg, dtype=torch.long).view(len(users), -1),
         user_emb=t(user_emb, dtype=torch.float32),
         pos_emb=t(pos_emb, dtype=torch.float32),
-        neg_emb=t(neg_emb, dtype=torch.float32).view(len(users), -1, 2),
+        neg_emb=t(neg_emb, dtype=torch.float32).view(len(users), -1, len(user_emb[0])),
     )
 
 
@@ -59,6 +59,21 @@ def test_softmax_in_batch_negatives_mask_the_same_item():
     same = batch([0, 1], [5, 5], [], [[1, 0], [0, 1]], [[1, 0], [1, 0]], [])
     assert loss(same)["softmax"].item() == pytest.approx(0.0, abs=1e-6)
     assert loss.min_negatives == 0 and SoftmaxLoss(in_batch=False).min_negatives == 1
+
+
+def test_softmax_shared_in_batch_negatives_use_the_first_m_positives():
+    # three orthogonal users, each with its own positive; m=1: only item 5 (row 0's
+    # positive) is a negative. Row 0: it is its own item, masked -> loss 0; rows 1, 2:
+    # own logit 1, item 5's logit 0 -> log(1 + e^-1) each.
+    eye = [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    b = batch([0, 1, 2], [5, 6, 7], [], eye, eye, [])
+    shared = SoftmaxLoss(temperature=1.0, in_batch_negatives=1)(b)["softmax"].item()
+    assert shared == pytest.approx(2 / 3 * softplus(-1.0), abs=1e-6)
+    every = SoftmaxLoss(temperature=1.0)(b)["softmax"].item()
+    assert every == pytest.approx(softplus(math.log(2) - 1.0), abs=1e-6)  # log(1 + 2e^-1)
+    assert SoftmaxLoss(temperature=1.0, in_batch_negatives=3)(b)["softmax"].item() == every
+    with pytest.raises(ValueError, match="in_batch_negatives"):
+        SoftmaxLoss(in_batch_negatives=0)
 
 
 def test_directau_alignment_and_uniformity():

@@ -26,17 +26,44 @@ class SoftmaxLoss(Loss):
     item that is the same item as ``u``'s positive is masked out, so a
     popular item is never its own negative).
 
+    ``in_batch_negatives=m`` uses only the first ``m`` positives of the batch
+    as shared negatives (the batch is a random draw of training pairs, so
+    they are a random draw too, popularity-distributed like all in-batch
+    negatives): the ``[B, m]`` matrix instead of ``[B, B]`` lets the batch
+    grow — and the propagations per epoch shrink — without the quadratic
+    cost. On Gowalla, 16,384 pairs with 2,048 shared negatives take a third
+    of the time per pair of 2,048 pairs with all in-batch negatives
+    (``benchmarks/README.md``).
+
     Args:
         temperature: :math:`\tau > 0`.
         in_batch: also use the batch's other positives as negatives.
         cosine: score by cosine similarity (else dot product).
+        in_batch_negatives: use only this many of the batch's positives
+            (null: all of them).
     """
 
     name = "softmax"
 
-    def __init__(self, temperature: float = 0.2, in_batch: bool = True, cosine: bool = True):
+    def __init__(
+        self,
+        temperature: float = 0.2,
+        in_batch: bool = True,
+        cosine: bool = True,
+        in_batch_negatives: int | None = None,
+    ):
         if not isinstance(temperature, int | float) or temperature <= 0:
             raise ValueError(f"loss.temperature must be > 0, got {temperature!r}")
+        if in_batch_negatives is not None and (
+            isinstance(in_batch_negatives, bool)
+            or not isinstance(in_batch_negatives, int)
+            or in_batch_negatives <= 0
+        ):
+            raise ValueError(
+                f"loss.in_batch_negatives must be a positive integer or null, "
+                f"got {in_batch_negatives!r}"
+            )
+        self.in_batch_negatives = in_batch_negatives
         self.temperature = float(temperature)
         self.in_batch = bool(in_batch)
         self.cosine = bool(cosine)
@@ -49,8 +76,9 @@ class SoftmaxLoss(Loss):
         pos = (u * p).sum(-1, keepdim=True)  # [B, 1]
         columns = [pos, (u.unsqueeze(1) * n).sum(-1)]  # [B, 1], [B, n]
         if self.in_batch:
-            in_batch = u @ p.T  # [B, B]
-            same_item = batch.pos.unsqueeze(0) == batch.pos.unsqueeze(1)
+            m = self.in_batch_negatives or len(p)
+            in_batch = u @ p[:m].T  # [B, m]
+            same_item = batch.pos.unsqueeze(1) == batch.pos[:m].unsqueeze(0)
             columns.append(in_batch.masked_fill(same_item, float("-inf")))
         logits = torch.cat(columns, dim=1) / self.temperature
         return {
