@@ -10,6 +10,9 @@ multirun):
 - ``topk.tsv`` and ``split/{train,valid,test}.tsv`` with ``eval.save_topk=true``;
 - ``error.txt`` instead of ``results.json`` when the run failed;
 - ``wandb/`` with the default offline W&B logger.
+
+Under ``torchrun`` (or as the tasks of one submitit job) every process runs
+the pipeline and rank 0 alone writes these files (``docs/distributed.md``).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from gnnrec.logging.run_info import device_name, git_commit, resolve_device, ver
 from gnnrec.losses.base import Loss
 from gnnrec.models.base import Recommender
 from gnnrec.sampling.base import NegativeSampler, TrainingPairs
+from gnnrec.train.distributed import DataParallel, is_main
 
 log = logging.getLogger("gnnrec")
 
@@ -251,9 +255,17 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     torch.manual_seed(seed)
     np.random.seed(seed)
     device = resolve_device(str(cfg.device))
-    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    # one process of a torchrun / multi-task submitit launch, else None
+    parallel = DataParallel.from_env(device, seed)
+    main_rank = parallel is None or parallel.is_main
+    if parallel is not None:
+        device = parallel.device
+        if not main_rank:
+            quiet_secondary_rank()
+    if main_rank:
+        write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
-    logger: RunLogger = build(cfg.logger, "logger") if cfg.logger else NullLogger()
+    logger: RunLogger = build(cfg.logger, "logger") if cfg.logger and main_rank else NullLogger()
     hydra_cfg = HydraConfig.get()
     logger.start(
         cast("dict[str, Any]", OmegaConf.to_container(cfg, resolve=True)),
@@ -283,13 +295,15 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         )
         reranks = rerank_settings(cfg.eval, dataset)
         trainer = build(cfg.train, "trainer")
+        trainer.progress = trainer.progress and main_rank
         pairs = TrainingPairs.from_split(split, device)
         loss, sampler = training_components(cfg, pairs, model, list(hydra_cfg.overrides.task))
         if model.trainable:
             log.info("loss %s, sampler %s", loss, sampler)
         generator = torch.Generator(device=device).manual_seed(seed)
         metrics_path = run_dir / "metrics.jsonl"
-        metrics_path.unlink(missing_ok=True)
+        if main_rank:
+            metrics_path.unlink(missing_ok=True)
 
         def on_epoch(epoch: int, row: dict[str, float]) -> None:
             append_jsonl(metrics_path, {"epoch": epoch, **row})
@@ -310,7 +324,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 on_resume=lambda history: write_jsonl_atomic(
                     metrics_path, [{"epoch": row["epoch"], **row} for row in history]
                 ),
+                parallel=parallel,
             )
+        if not main_rank:  # rank 0 evaluates and writes the results; this rank is done
+            failed = False
+            return {}
         scorer = model.scorer()
         valid = evaluator.evaluate(scorer, "valid")
         test = evaluator.evaluate(scorer, "test", keep_topk=bool(cfg.eval.save_topk))
@@ -358,6 +376,18 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         return results
     finally:
         logger.finish(failed=failed)
+        if parallel is not None:
+            parallel.close()
+
+
+def quiet_secondary_rank() -> None:
+    """On a rank other than 0 of a data-parallel run: warnings only, and none in
+    Hydra's log file (rank 0 logs the run; the others would repeat it line by line)."""
+    logging.getLogger("gnnrec").setLevel(logging.WARNING)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, logging.FileHandler)]:
+        root.removeHandler(handler)
+        handler.close()
 
 
 def finished_results(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
@@ -381,7 +411,8 @@ def _hydra_main(cfg: DictConfig) -> float:
         finished = finished_results(cfg, run_dir)
         results = finished if finished is not None else run(cfg, run_dir)
     except GnnrecError as err:
-        write_text_atomic(run_dir / "error.txt", f"{err}\n")
+        if is_main():
+            write_text_atomic(run_dir / "error.txt", f"{err}\n")
         print(f"gnnrec-train: error: {err}", file=sys.stderr)
         print(f"(the run directory {run_dir} holds no results)", file=sys.stderr)
         if in_sweep:  # the other jobs go on; SweepReport lists the failures at the end
@@ -391,7 +422,8 @@ def _hydra_main(cfg: DictConfig) -> float:
         if not in_sweep:
             raise
         # a bug, not bad input: the traceback goes to error.txt, the sweep goes on
-        write_text_atomic(run_dir / "error.txt", traceback.format_exc())
+        if is_main():
+            write_text_atomic(run_dir / "error.txt", traceback.format_exc())
         log.exception("job %s failed", run_dir)
         return math.nan
     value = results.get(monitor, math.nan)

@@ -27,6 +27,7 @@ from gnnrec.train.checkpoint import (
     restore_random_states,
     save_checkpoint,
 )
+from gnnrec.train.distributed import DataParallel, Shard
 from gnnrec.train.early_stopping import EarlyStopping
 
 log = logging.getLogger(__name__)
@@ -123,13 +124,24 @@ class Trainer:
         users: torch.Tensor,
         pos: torch.Tensor,
         generator: torch.Generator,
+        shard: Shard | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Every named loss term of one optimisation step; ``loss`` is their sum."""
+        """Every named loss term of one optimisation step; ``loss`` is their sum.
+
+        With ``shard`` (data-parallel training, :mod:`gnnrec.train.distributed`)
+        the negatives are drawn for the whole batch from the shared
+        ``generator``, as one process draws them, and the terms cover the
+        shard's rows only; the model's auxiliary terms draw from the shard's
+        per-rank generator.
+        """
         if not sampler.uses_scores:
             neg = sampler.sample(users, pos, generator)
         user_emb, item_emb = model()
         if sampler.uses_scores:
             neg = sampler.sample(users, pos, generator, user_emb.detach(), item_emb.detach())
+        if shard is not None:
+            users, pos, neg = users[shard.rows], pos[shard.rows], neg[shard.rows]
+            generator = shard.generator
         flat_neg = neg.reshape(-1)
         # index_select, not emb[idx]: its backward is deterministic on CPU threads
         u = user_emb.index_select(0, users)
@@ -164,6 +176,7 @@ class Trainer:
         sampler: NegativeSampler | None = None,
         checkpoint: Path | None = None,
         on_resume: ResumeCallback | None = None,
+        parallel: DataParallel | None = None,
     ) -> FitResult:
         """Train ``model`` in place and leave it with its best validation weights.
 
@@ -173,8 +186,16 @@ class Trainer:
         (:mod:`gnnrec.train.checkpoint`); with ``resume`` and an existing
         checkpoint, training continues after its epoch and ``on_resume``
         receives the restored history (to rewrite per-epoch logs).
+
+        With ``parallel`` (one process of a data-parallel run,
+        :mod:`gnnrec.train.distributed`) each step's batch is split across
+        the ranks and the gradients are averaged before the Adam step; every
+        rank validates (identical weights, identical metrics) and all follow
+        rank 0's early-stopping decision; only rank 0 calls ``on_epoch`` /
+        ``on_resume`` and writes the checkpoint.
         """
         device = train_users.device
+        main = parallel is None or parallel.is_main
         monitor_key = f"valid/{self.monitor}"
         validate = len(evaluator.split.valid) > 0
         if not validate:
@@ -185,7 +206,7 @@ class Trainer:
             )
         if not model.trainable:
             result = evaluator.evaluate(model.scorer(), "valid").metrics
-            if on_epoch:
+            if on_epoch and main:
                 on_epoch(0, result)
             return FitResult(0, result.get(monitor_key, math.nan), 0, [result])
 
@@ -211,7 +232,7 @@ class Trainer:
             history, epoch, stopped = list(state["history"]), state["epoch"], state["stopped"]
             first, before = epoch + 1, state["train_time_s"]
             log.info("resumed from %s after epoch %d", checkpoint, epoch)
-            if on_resume:
+            if on_resume and main:
                 on_resume(list(history))
         resumed_from = first - 1
         bar = tqdm(
@@ -232,13 +253,20 @@ class Trainer:
             for step in range(steps):
                 idx = perm[step * self.batch_size : (step + 1) * self.batch_size]
                 users, pos = train_users[idx], train_items[idx]
-                terms = self.step_terms(model, loss, sampler, users, pos, generator)
+                shard = parallel.shard(len(idx)) if parallel is not None else None
+                terms = self.step_terms(model, loss, sampler, users, pos, generator, shard)
                 total = terms["loss"]
                 optimizer.zero_grad(set_to_none=True)
                 total.backward()
+                weight = 1.0
+                if parallel is not None and shard is not None:
+                    weight = shard.weight
+                    parallel.all_reduce_gradients(model.parameters(), weight)
                 optimizer.step()
                 for key, value in terms.items():
-                    totals[key] = totals.get(key, 0.0) + float(value.detach())
+                    totals[key] = totals.get(key, 0.0) + float(value.detach()) * weight
+            if parallel is not None:
+                totals = parallel.sum_over_ranks(totals)
             row: dict[str, float] = {f"train/{k}": v / steps for k, v in totals.items()}
             if not math.isfinite(row["train/loss"]):
                 raise FloatingPointError(
@@ -263,11 +291,14 @@ class Trainer:
                 loss=f"{row['train/loss']:.4f}",
                 best=f"{stopper.best:.4f}" if stopper.best_state is not None else "-",
             )
-            if on_epoch:
+            if on_epoch and main:
                 on_epoch(epoch, row)
+            if parallel is not None:
+                stop = parallel.agree(stop)
             last = stop or epoch == self.epochs
             if (
                 checkpoint is not None
+                and main
                 and self.checkpoint_every
                 and (epoch % self.checkpoint_every == 0 or last)
             ):
