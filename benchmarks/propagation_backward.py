@@ -11,13 +11,18 @@ their sum, both ways in the same process on the same matrices:
     backward (it differentiates through a transposed copy of ``A`` made on
     every backward);
 (b) ``spmm``: ``gnnrec.models.layers.propagate.spmm``, whose backward is
-    ``A^T @ grad`` with ``A^T = A`` given once (the matrix is symmetric).
+    ``A^T @ grad`` with ``A^T = A`` given once (the matrix is symmetric);
+(c) ``torch_coo``: (a) with a COO ``A``;
+(d) ``pyg_edge_index``: PyG's ``LGConv`` over ``edge_index`` + weights
+    (message passing: gather, scale, scatter-add);
+(e) ``pyg_sparse``: PyG's ``LGConv`` given the sparse CSR ``A``.
 
 Graphs: the bundled ml-100k train split (default temporal split, 2,389 nodes)
 and the Gowalla training graph from ``../shared/data/gowalla`` (70,839
 nodes, 1.6M directed edges) when present, else a random bipartite graph of
 the same size. The minimum over ``--repeats`` runs is reported, with the
-ratio (a)/(b); results go to ``benchmarks/results/propagation_backward.json``.
+ratio (a)/(b) and every variant over (b); results go to
+``benchmarks/results/propagation_backward.json``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -73,17 +79,36 @@ def gowalla_adjacency() -> tuple[torch.Tensor, str]:
     return to_torch_csr(normalized_adjacency(both, num_users + num_items)), source
 
 
-def time_layers(adjacency: torch.Tensor, use_spmm: bool, repeats: int) -> float:
-    x0 = torch.randn(adjacency.shape[0], 64, requires_grad=True)
+def variants(adjacency: torch.Tensor) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """One LightGCN layer ``A @ X`` per way of computing it (all differentiable in X)."""
+    from torch_geometric.nn import LGConv
+
+    coo = adjacency.to_sparse_coo().coalesce()
+    edge_index, edge_weight = coo.indices(), coo.values()
+    conv = LGConv(normalize=False)  # A is normalised already; LGConv only propagates
+    return {
+        # gnnrec: CSR forward, backward A^T @ grad with A^T = A given once
+        "spmm": lambda x: propagate_layers(adjacency, x, 1)[1],
+        # torch's own autograd of a CSR product (a transposed copy every backward)
+        "torch_csr": lambda x: torch.sparse.mm(adjacency, x),
+        "torch_coo": lambda x: torch.sparse.mm(coo, x),
+        # PyG message passing over edge_index: gather x_j * w, scatter-add (what
+        # LightGCN in PyG runs when given an edge_index)
+        "pyg_edge_index": lambda x: conv(x, edge_index, edge_weight),
+        # PyG's LGConv given the sparse CSR adjacency (its spmm path)
+        "pyg_sparse": lambda x: conv(x, adjacency),
+    }
+
+
+def time_layers(layer: Callable[[torch.Tensor], torch.Tensor], n: int, repeats: int) -> float:
+    """Best of ``repeats``: three layers forward and the backward of their sum."""
+    x0 = torch.randn(n, 64, requires_grad=True)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        if use_spmm:
-            layers = propagate_layers(adjacency, x0, 3)
-        else:
-            layers = [x0]
-            for _ in range(3):
-                layers.append(torch.sparse.mm(adjacency, layers[-1]))
+        layers = [x0]
+        for _ in range(3):
+            layers.append(layer(layers[-1]))
         torch.stack(layers).sum().backward()
         best = min(best, time.perf_counter() - start)
         x0.grad = None
@@ -100,19 +125,20 @@ def main() -> None:
     graphs[f"Gowalla-sized ({source})"] = adjacency
     rows = []
     for name, a in graphs.items():
-        slow = time_layers(a, False, args.repeats)
-        fast = time_layers(a, True, args.repeats)
+        times = {
+            key: time_layers(layer, a.shape[0], args.repeats) for key, layer in variants(a).items()
+        }
         rows.append(
             {
                 "graph": name,
                 "nodes": a.shape[0],
                 "nonzeros": int(a.values().numel()),
-                "torch_sparse_mm_s": slow,
-                "spmm_s": fast,
-                "ratio": slow / fast,
+                **{f"{key}_s": t for key, t in times.items()},
+                "ratio": times["torch_csr"] / times["spmm"],
+                **{f"{key}_over_spmm": t / times["spmm"] for key, t in times.items()},
             }
         )
-        print(f"{name}: torch.sparse.mm {slow:.3f} s, spmm {fast:.3f} s, {slow / fast:.1f}x")
+        print(f"{name}: " + ", ".join(f"{k} {t:.3f} s" for k, t in times.items()))
     out = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "torch": torch.__version__,

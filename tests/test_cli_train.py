@@ -299,3 +299,36 @@ def test_missing_dataset_folder(tmp_path):
     )
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_monitor_users_and_select_on(tmp_path):
+    """A sampled monitor only drives training; results cover every user. select_on=test
+    monitors the test part (the papers' protocol) and says it is optimistic."""
+    gnnrec_train(
+        "train.epochs=2", "eval.monitor_users=100", "logger=none", "hydra.run.dir=a", cwd=tmp_path
+    )
+    rows = [json.loads(line) for line in (tmp_path / "a/metrics.jsonl").read_text().splitlines()]
+    assert [r["valid/users"] for r in rows] == [100.0, 100.0]
+    assert 0 < rows[0]["train/elapsed_s"] < rows[1]["train/elapsed_s"]
+    results = json.loads((tmp_path / "a/results.json").read_text())
+    assert results["monitor_users"] == 100 and results["valid/users"] > 100
+    assert results["selected_on"] == "valid" and results["setup_time_s"] > 0
+
+    proc = gnnrec_train(
+        "train.epochs=2", "train.select_on=test", "logger=none", "hydra.run.dir=b", cwd=tmp_path
+    )
+    assert "optimistic" in proc.stdout + proc.stderr
+    rows = [json.loads(line) for line in (tmp_path / "b/metrics.jsonl").read_text().splitlines()]
+    assert all("test/recall@20" in r and "valid/recall@20" not in r for r in rows)
+    results = json.loads((tmp_path / "b/results.json").read_text())
+    assert results["selected_on"] == "test"
+    best = max(rows, key=lambda r: r["test/recall@20"])
+    assert results["best_epoch"] == best["epoch"]
+    assert results["test/recall@20"] == pytest.approx(best["test/recall@20"], abs=1e-9)
+
+    for override, message in (
+        ("eval.monitor_users=0", "eval.monitor_users must be a positive integer"),
+        ("train.select_on=train", "train.select_on must be 'valid' or 'test'"),
+    ):
+        proc = gnnrec_train("train.epochs=1", override, "logger=none", cwd=tmp_path, check=False)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]

@@ -47,6 +47,7 @@ class TrainSchema:
     progress: bool = True
     checkpoint_every: int = 10
     resume: bool = False
+    select_on: str = "valid"
 
 
 @dataclass
@@ -65,6 +66,7 @@ class EvalSchema:
     rerank: Any = None  # null, a method name or a list of them (checked by the runner)
     rerank_lambda: Any = field(default_factory=lambda: [0.0, 0.2, 0.5, 0.8])
     rerank_pool: int = 100
+    monitor_users: Any = None  # null or a positive integer (checked by the runner)
 
 
 SECTIONS: dict[str, type] = {"train": TrainSchema, "eval": EvalSchema}

@@ -83,6 +83,14 @@ class Trainer:
             this many epochs (and at the last); 0: never.
         resume: continue from that checkpoint when it exists (a killed run
             then ends with the metrics of an uninterrupted one on CPU).
+        select_on: the part whose ``monitor`` picks the epoch: ``valid``
+            (default) or ``test`` — the protocol of the NGCF/LightGCN papers,
+            which report the best test epoch; optimistic, so only for
+            reproducing published tables (a warning says so).
+
+    Every epoch's row also holds ``train/elapsed_s``: seconds since training
+    started (previous runs of a resumed fit included), evaluations included —
+    the clock of time-to-accuracy benchmarks.
     """
 
     epochs: int = 300
@@ -95,6 +103,7 @@ class Trainer:
     progress: bool = True
     checkpoint_every: int = 0
     resume: bool = False
+    select_on: str = "valid"
 
     def __post_init__(self) -> None:
         positive = {
@@ -113,6 +122,8 @@ class Trainer:
             )
         if self.checkpoint_every < 0:
             raise ConfigError(f"train.checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        if self.select_on not in ("valid", "test"):
+            raise ConfigError(f"train.select_on must be 'valid' or 'test', got {self.select_on!r}")
         if not isinstance(self.reg_weight, int | float) or self.reg_weight < 0:
             raise ConfigError(f"train.reg_weight must be >= 0, got {self.reg_weight!r}")
 
@@ -196,16 +207,23 @@ class Trainer:
         """
         device = train_users.device
         main = parallel is None or parallel.is_main
-        monitor_key = f"valid/{self.monitor}"
-        validate = len(evaluator.split.valid) > 0
+        part = self.select_on
+        monitor_key = f"{part}/{self.monitor}"
+        validate = len(evaluator.split.part(part)) > 0
         if not validate:
             log.warning(
                 "the validation part is empty: training all %d epochs without early "
                 "stopping and keeping the last weights",
                 self.epochs,
             )
+        elif part == "test":
+            log.warning(
+                "train.select_on=test: the TEST part picks the epoch (the NGCF/LightGCN "
+                "papers' protocol); its test results are optimistic, use it only to "
+                "reproduce published tables"
+            )
         if not model.trainable:
-            result = evaluator.evaluate(model.scorer(), "valid").metrics
+            result = evaluator.evaluate(model.scorer(), part).metrics
             if on_epoch and main:
                 on_epoch(0, result)
             return FitResult(0, result.get(monitor_key, math.nan), 0, [result])
@@ -276,14 +294,15 @@ class Trainer:
             stop = False
             if validate and (epoch % self.eval_every == 0 or epoch == self.epochs):
                 model.eval()
-                row.update(evaluator.evaluate(model.scorer(), "valid").metrics)
+                row.update(evaluator.evaluate(model.scorer(), part).metrics)
                 if monitor_key not in row:
-                    known = sorted(k.split("/", 1)[1] for k in row if k.startswith("valid/"))
+                    known = sorted(k.split("/", 1)[1] for k in row if k.startswith(f"{part}/"))
                     raise ConfigError(
                         f"train.monitor={self.monitor!r} is not a validation metric; "
                         f"choose one of: {', '.join(known)}"
                     )
                 stop = stopper.step(row[monitor_key], epoch, model)
+            row["train/elapsed_s"] = before + time.perf_counter() - start
             row["epoch"] = epoch
             history.append(row)
             bar.update(1)
