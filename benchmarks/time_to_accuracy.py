@@ -83,7 +83,8 @@ OVERRIDES: dict[str, dict[str, list[str]]] = {
     "amazon-beauty": {"data": ["dataset=amazon-beauty"], "gnnrec": []},
     "gowalla": {
         "data": ["dataset=gowalla-shared", "split.valid_from_train=0.1"],
-        "gnnrec": [],
+        # Gowalla's training settings (conf/experiment/gowalla_lightgcn.yaml)
+        "gnnrec": ["experiment=gowalla_lightgcn"],
     },
 }
 GNNREC_RUNNER = ["logger=none", "train.progress=false", "device=cpu"]

@@ -207,12 +207,36 @@ def test_empty_validation_trains_all_epochs_without_early_stopping(tiny_dataset,
     assert "validation part is empty" in caplog.text
 
 
+def test_lr_decay_schedules_every_epoch_and_decay_one_changes_nothing(tiny_dataset):
+    split = temporal_split(tiny_dataset, (0.8, 0.0, 0.2))
+    users = torch.from_numpy(tiny_dataset.users[split.train])
+    items = torch.from_numpy(tiny_dataset.items[split.train])
+
+    def fit(**kwargs):
+        torch.manual_seed(0)
+        model = MF.from_graph(build_graph(split), embedding_dim=4)
+        trainer = Trainer(epochs=3, batch_size=8, lr=0.08, progress=False, **kwargs)
+        result = trainer.fit(
+            model, Evaluator(split, ks=[4]), users, items, torch.Generator().manual_seed(0)
+        )
+        return result.history, torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    history, _ = fit(lr_decay=0.5)
+    assert [row["train/lr"] for row in history] == [0.08, 0.04, 0.02]
+    constant, weights = fit()
+    assert [row["train/lr"] for row in constant] == [0.08] * 3
+    _, same = fit(lr_decay=1.0)
+    assert torch.equal(weights, same)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"lr": "fast"}, "train.lr must be a positive number, got 'fast'"),
         ({"epochs": 0}, "train.epochs must be a positive number, got 0"),
         ({"reg_weight": -1.0}, "train.reg_weight must be >= 0, got -1.0"),
+        ({"lr_decay": 1.5}, "train.lr_decay must be in (0, 1], got 1.5"),
+        ({"select_on": "train"}, "train.select_on must be 'valid' or 'test', got 'train'"),
     ],
 )
 def test_trainer_options_are_checked(kwargs, message):

@@ -40,6 +40,7 @@ class TrainSchema:
     epochs: int = 300
     batch_size: int = 2048
     lr: float = 0.005
+    lr_decay: float = 1.0
     reg_weight: float = 1e-4
     eval_every: int = 1
     patience: int = 20

@@ -73,7 +73,10 @@ class Trainer:
     Args:
         epochs: maximum number of epochs.
         batch_size: positive pairs per step.
-        lr: Adam learning rate.
+        lr: Adam learning rate (of the first epoch).
+        lr_decay: the learning rate of epoch ``e`` is ``lr * lr_decay ** (e - 1)``
+            (1: constant). A function of the epoch alone, so a resumed run
+            continues the same schedule.
         reg_weight: L2 weight :math:`\\lambda`.
         eval_every: validate every this many epochs.
         patience: validations without improvement before stopping.
@@ -96,6 +99,7 @@ class Trainer:
     epochs: int = 300
     batch_size: int = 2048
     lr: float = 1e-3
+    lr_decay: float = 1.0
     reg_weight: float = 1e-4
     eval_every: int = 1
     patience: int = 10
@@ -122,6 +126,12 @@ class Trainer:
             )
         if self.checkpoint_every < 0:
             raise ConfigError(f"train.checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        if (
+            isinstance(self.lr_decay, bool)
+            or not isinstance(self.lr_decay, int | float)
+            or not 0 < self.lr_decay <= 1
+        ):
+            raise ConfigError(f"train.lr_decay must be in (0, 1], got {self.lr_decay!r}")
         if self.select_on not in ("valid", "test"):
             raise ConfigError(f"train.select_on must be 'valid' or 'test', got {self.select_on!r}")
         if not isinstance(self.reg_weight, int | float) or self.reg_weight < 0:
@@ -265,6 +275,8 @@ class Trainer:
         for epoch in range(first, self.epochs + 1 if not stopped else first):
             model.train()
             t0 = time.perf_counter()
+            for group in optimizer.param_groups:
+                group["lr"] = self.lr * self.lr_decay ** (epoch - 1)
             model.start_epoch(generator)
             perm = torch.randperm(n, device=device, generator=generator)
             totals: dict[str, float] = {}
@@ -291,6 +303,7 @@ class Trainer:
                     f"training loss became {row['train/loss']} at epoch {epoch}"
                 )
             row["train/epoch_time_s"] = time.perf_counter() - t0
+            row["train/lr"] = optimizer.param_groups[0]["lr"]
             stop = False
             if validate and (epoch % self.eval_every == 0 or epoch == self.epochs):
                 model.eval()
