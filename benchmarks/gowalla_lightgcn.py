@@ -4,8 +4,8 @@
     python benchmarks/gowalla_lightgcn.py --protocol paper --target 0.18
     python benchmarks/gowalla_lightgcn.py -- train.epochs=50   # extra gnnrec-train overrides
 
-Runs ``gnnrec-train dataset=gowalla-shared`` (Gowalla's config carries its
-training settings: see ``conf/dataset/gowalla-shared.yaml``) as a user does,
+Runs ``gnnrec-train experiment=gowalla_lightgcn`` (Gowalla's training
+settings: ``conf/experiment/gowalla_lightgcn.yaml``) as a user does,
 in a subprocess, timing the whole process from launch (Python start-up,
 data loading, graph building and every evaluation included):
 
@@ -68,7 +68,7 @@ def run(protocol: str, extra: list[str], workdir: Path) -> dict:
     out = workdir / protocol
     args = [
         str(BIN),
-        "dataset=gowalla-shared",
+        "experiment=gowalla_lightgcn",
         *PROTOCOLS[protocol],
         "logger=none",
         "train.progress=false",

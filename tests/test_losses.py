@@ -111,3 +111,32 @@ def test_info_nce_by_hand():
 def test_bad_loss_options(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.parametrize("m", [None, 3, 1])
+def test_softmax_matches_the_dense_masked_formula_with_duplicates(m):
+    """The sort-based masking and the log-add of two blocks give the loss and the
+    gradients of the plain formula: cat([pos, negs, in-batch masked by -inf]) / tau."""
+    gen = torch.Generator().manual_seed(0)
+    users = torch.arange(8)
+    pos = torch.tensor([3, 1, 3, 2, 3, 1, 5, 2])  # repeated items, in and beyond the first m
+    neg = torch.randint(0, 9, (8, 2), generator=gen)
+    u = torch.randn(8, 4, generator=gen, requires_grad=True)
+    p = torch.randn(8, 4, generator=gen, requires_grad=True)
+    n = torch.randn(8, 2, 4, generator=gen, requires_grad=True)
+    loss = SoftmaxLoss(temperature=0.3, in_batch_negatives=m)
+    got = loss(LossInput(users=users, pos=pos, neg=neg, user_emb=u, pos_emb=p, neg_emb=n))
+    got["softmax"].backward()
+    grads = [t.grad.clone() for t in (u, p, n)]
+    for t in (u, p, n):
+        t.grad = None
+    un, pn, nn_ = (torch.nn.functional.normalize(t, dim=-1) for t in (u, p, n))
+    cols = m or 8
+    in_batch = (un @ pn[:cols].T).masked_fill(pos[:, None] == pos[None, :cols], float("-inf"))
+    logits = torch.cat([(un * pn).sum(-1, keepdim=True), (un[:, None] * nn_).sum(-1), in_batch], 1)
+    logits = logits / 0.3
+    want = (torch.logsumexp(logits, 1) - logits[:, 0]).mean()
+    want.backward()
+    assert got["softmax"].item() == pytest.approx(want.item(), rel=1e-5)
+    for g, t in zip(grads, (u, p, n), strict=True):
+        assert torch.allclose(g, t.grad, atol=1e-6)

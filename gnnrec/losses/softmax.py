@@ -73,14 +73,33 @@ class SoftmaxLoss(Loss):
         u, p, n = batch.user_emb, batch.pos_emb, batch.neg_emb
         if self.cosine:
             u, p, n = F.normalize(u, dim=-1), F.normalize(p, dim=-1), F.normalize(n, dim=-1)
+        u = u / self.temperature  # [B, d]: cheaper than dividing [B, m] logits
         pos = (u * p).sum(-1, keepdim=True)  # [B, 1]
-        columns = [pos, (u.unsqueeze(1) * n).sum(-1)]  # [B, 1], [B, n]
+        small = torch.cat([pos, (u.unsqueeze(1) * n).sum(-1)], dim=1)  # [B, 1 + n]
+        lse = torch.logsumexp(small, dim=1)
         if self.in_batch:
-            m = self.in_batch_negatives or len(p)
+            m = min(self.in_batch_negatives or len(p), len(p))
             in_batch = u @ p[:m].T  # [B, m]
-            same_item = batch.pos.unsqueeze(1) == batch.pos[:m].unsqueeze(0)
-            columns.append(in_batch.masked_fill(same_item, float("-inf")))
-        logits = torch.cat(columns, dim=1) / self.temperature
-        return {
-            "softmax": weighted_mean(torch.logsumexp(logits, dim=1) - logits[:, 0], batch.weight)
-        }
+            rows, cols = same_item_pairs(batch.pos, m)
+            # the lowest finite value, not -inf: a row whose every column is its own
+            # item then adds exp(min) = 0 exactly, and its gradient stays finite
+            in_batch.index_put_((rows, cols), in_batch.new_tensor(torch.finfo(u.dtype).min))
+            lse = torch.logaddexp(lse, torch.logsumexp(in_batch, dim=1))
+        return {"softmax": weighted_mean(lse - pos.squeeze(1), batch.weight)}
+
+
+def same_item_pairs(pos: Tensor, m: int) -> tuple[Tensor, Tensor]:
+    """Every ``(i, j)``, ``j < m``, with ``pos[i] == pos[j]`` (row ``i`` included).
+
+    The in-batch columns to mask, found by one sort and two binary searches
+    instead of a dense ``[B, m]`` comparison.
+    """
+    sorted_pos, order = torch.sort(pos)
+    left = torch.searchsorted(sorted_pos, pos[:m])
+    counts = torch.searchsorted(sorted_pos, pos[:m], right=True) - left
+    cols = torch.repeat_interleave(torch.arange(m, device=pos.device), counts)
+    first = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    rows = order[
+        torch.repeat_interleave(left, counts) + torch.arange(len(cols), device=pos.device) - first
+    ]
+    return rows, cols
