@@ -45,6 +45,7 @@ from gnnrec.cli.common import build, load_data, make_split
 from gnnrec.cli.train import build_model, training_components
 from gnnrec.losses.base import LossInput
 from gnnrec.sampling.base import TrainingPairs
+from gnnrec.train.allocator import tune_cpu_allocator
 
 ROOT = Path(__file__).resolve().parents[1]
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
@@ -86,6 +87,8 @@ def main() -> None:
         cfg = compose(config_name="train", overrides=list(args.overrides))
     torch.manual_seed(int(cfg.seed))
     device = torch.device("cpu")
+    if cfg.get("tune_malloc", True):
+        tune_cpu_allocator()  # as gnnrec-train does on CPU
     dataset = load_data(cfg)
     split = make_split(cfg, dataset)
     model = build_model(cfg, split, device)

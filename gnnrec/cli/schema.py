@@ -30,6 +30,7 @@ class RunSchema:
     cache_dir: str | None = None
     download: bool = True
     target_behavior: str | None = None
+    tune_malloc: bool = True
 
 
 @dataclass

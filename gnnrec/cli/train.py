@@ -55,6 +55,7 @@ from gnnrec.logging.run_info import device_name, git_commit, resolve_device, ver
 from gnnrec.losses.base import Loss
 from gnnrec.models.base import Recommender
 from gnnrec.sampling.base import NegativeSampler, TrainingPairs
+from gnnrec.train.allocator import tune_cpu_allocator
 from gnnrec.train.distributed import DataParallel, is_main
 
 log = logging.getLogger("gnnrec")
@@ -295,6 +296,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     torch.manual_seed(seed)
     np.random.seed(seed)
     device = resolve_device(str(cfg.device))
+    if device.type == "cpu" and cfg.get("tune_malloc", True):
+        tune_cpu_allocator()
     # one process of a torchrun / multi-task submitit launch, else None
     parallel = DataParallel.from_env(device, seed)
     main_rank = parallel is None or parallel.is_main
