@@ -140,3 +140,16 @@ def test_softmax_matches_the_dense_masked_formula_with_duplicates(m):
     assert got["softmax"].item() == pytest.approx(want.item(), rel=1e-5)
     for g, t in zip(grads, (u, p, n), strict=True):
         assert torch.allclose(g, t.grad, atol=1e-6)
+
+
+def test_softmax_logq_discounts_items_drawn_often():
+    # positives 5, 5, 7 (tau 1, orthogonal unit vectors): every row's own logit is 1.
+    # Rows 0, 1 (item 5): both item-5 columns are their own item and masked; item 7's
+    # column scores 0 and was drawn once (log 1 = 0): loss log(e + 1) - 1 each.
+    # Row 2 (item 7): the two item-5 columns score 0 - log 2 each: e + 1/2 + 1/2,
+    # so log(e + 1) - 1 as well. Without logq row 2 has log(e + 2) - 1.
+    b = batch([0, 1, 2], [5, 5, 7], [], [[1, 0], [1, 0], [0, 1]], [[1, 0], [1, 0], [0, 1]], [])
+    corrected = SoftmaxLoss(temperature=1.0, logq=True)(b)["softmax"].item()
+    assert corrected == pytest.approx(softplus(-1.0), abs=1e-6)
+    plain = SoftmaxLoss(temperature=1.0)(b)["softmax"].item()
+    assert plain == pytest.approx((2 * softplus(-1.0) + softplus(math.log(2) - 1.0)) / 3, abs=1e-6)

@@ -41,6 +41,12 @@ class SoftmaxLoss(Loss):
         cosine: score by cosine similarity (else dot product).
         in_batch_negatives: use only this many of the batch's positives
             (null: all of them).
+        logq: correct the in-batch columns for their sampling frequency
+            (Yi et al., RecSys 2019): column :math:`j`'s logit becomes
+            :math:`s_{uj}/\tau - \log c_j`, with :math:`c_j` the number of
+            the batch's pairs whose positive is item :math:`j` (an in-batch
+            estimate of its popularity), so popular items are not
+            over-penalised for being drawn often.
     """
 
     name = "softmax"
@@ -51,6 +57,7 @@ class SoftmaxLoss(Loss):
         in_batch: bool = True,
         cosine: bool = True,
         in_batch_negatives: int | None = None,
+        logq: bool = False,
     ):
         if not isinstance(temperature, int | float) or temperature <= 0:
             raise ValueError(f"loss.temperature must be > 0, got {temperature!r}")
@@ -64,6 +71,7 @@ class SoftmaxLoss(Loss):
                 f"got {in_batch_negatives!r}"
             )
         self.in_batch_negatives = in_batch_negatives
+        self.logq = bool(logq)
         self.temperature = float(temperature)
         self.in_batch = bool(in_batch)
         self.cosine = bool(cosine)
@@ -81,6 +89,9 @@ class SoftmaxLoss(Loss):
             m = min(self.in_batch_negatives or len(p), len(p))
             in_batch = u @ p[:m].T  # [B, m]
             rows, cols = same_item_pairs(batch.pos, m)
+            if self.logq:
+                counts = torch.bincount(cols, minlength=m).to(in_batch.dtype)
+                in_batch = in_batch - counts.log().unsqueeze(0)
             # the lowest finite value, not -inf: a row whose every column is its own
             # item then adds exp(min) = 0 exactly, and its gradient stays finite
             in_batch.index_put_((rows, cols), in_batch.new_tensor(torch.finfo(u.dtype).min))
