@@ -59,7 +59,8 @@ def cpu_name() -> str:
 def first_reaching(rows: list[dict], key: str, target: float) -> dict | None:
     """The first epoch row whose ``key`` is at least ``target`` (None: never)."""
     for row in rows:
-        if row.get(key, float("-inf")) >= target:
+        value = row.get(key)
+        if value is not None and value >= target:
             return row
     return None
 
@@ -81,11 +82,13 @@ def run(protocol: str, extra: list[str], workdir: Path) -> dict:
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"gnnrec-train failed ({protocol}):\n{proc.stderr[-3000:]}")
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    metrics = (out / "metrics.jsonl").read_text()
+    rows = [json.loads(line) for line in metrics.splitlines()]
     results = json.loads((out / "results.json").read_text())
     # launch → first step: the process' own setup time plus interpreter/import start-up
     startup = wall - results["wall_time_s"] + results["setup_time_s"]
     return {
+        "metrics_jsonl": metrics,
         "protocol": protocol,
         "command": " ".join(["gnnrec-train", *args[1:]]),
         "wall_s": wall,
@@ -125,6 +128,11 @@ def main() -> None:
                 row["target"] = args.target
                 row["time_to_target_s"] = None if hit is None else hit["elapsed_s"]
                 row["epoch_at_target"] = None if hit is None else hit["epoch"]
+            args.out.mkdir(parents=True, exist_ok=True)
+            # every epoch's row (the run directory itself is temporary)
+            (args.out / f"gowalla_lightgcn-{protocol}-metrics.jsonl").write_text(
+                row.pop("metrics_jsonl")
+            )
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k not in ("curve", "epoch_time_s")}))
     result = {

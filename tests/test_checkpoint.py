@@ -6,7 +6,9 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -150,3 +152,38 @@ def test_a_run_killed_with_sigkill_resumes_to_the_uninterrupted_metrics(tmp_path
         text=True,
     )
     assert "finished already (train.resume=true), skipped" in again.stdout
+
+
+def test_init_from_starts_a_run_from_another_runs_best_weights(tmp_path):
+    """init_from loads a finished run's best weights: zero further epochs of training
+    (lr tiny) reproduce its test metrics; a mismatched model is a one-line error."""
+    bin_ = Path(sys.executable).parent / "gnnrec-train"
+
+    def train(*args):
+        return subprocess.run(
+            [str(bin_), "logger=none", "train.progress=false", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    first = train("train.epochs=3", "hydra.run.dir=a")
+    assert first.returncode == 0, first.stderr[-2000:]
+    a = json.loads((tmp_path / "a/results.json").read_text())
+    # one epoch at a learning rate too small to move the weights' ranking
+    second = train(
+        "train.epochs=1",
+        "train.lr=1e-12",
+        f"init_from={tmp_path}/a/checkpoint.pt",
+        "hydra.run.dir=b",
+    )
+    assert second.returncode == 0, second.stderr[-2000:]
+    b = json.loads((tmp_path / "b/results.json").read_text())
+    assert b["test/recall@20"] == pytest.approx(a["test/recall@20"], abs=1e-9)
+    assert b["test/ndcg@20"] == pytest.approx(a["test/ndcg@20"], abs=1e-9)
+    wrong = train(
+        "train.epochs=1", "model.embedding_dim=8", f"init_from={tmp_path}/a/checkpoint.pt"
+    )
+    assert wrong.returncode == 2
+    assert "do not fit this model" in wrong.stderr

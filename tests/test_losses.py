@@ -113,8 +113,8 @@ def test_bad_loss_options(make, message):
         make()
 
 
-@pytest.mark.parametrize("m", [None, 3, 1])
-def test_softmax_matches_the_dense_masked_formula_with_duplicates(m):
+@pytest.mark.parametrize(("m", "logq"), [(None, False), (3, False), (1, False), (None, True)])
+def test_softmax_matches_the_dense_masked_formula_with_duplicates(m, logq):
     """The sort-based masking and the log-add of two blocks give the loss and the
     gradients of the plain formula: cat([pos, negs, in-batch masked by -inf]) / tau."""
     gen = torch.Generator().manual_seed(0)
@@ -124,7 +124,7 @@ def test_softmax_matches_the_dense_masked_formula_with_duplicates(m):
     u = torch.randn(8, 4, generator=gen, requires_grad=True)
     p = torch.randn(8, 4, generator=gen, requires_grad=True)
     n = torch.randn(8, 2, 4, generator=gen, requires_grad=True)
-    loss = SoftmaxLoss(temperature=0.3, in_batch_negatives=m)
+    loss = SoftmaxLoss(temperature=0.3, in_batch_negatives=m, logq=logq)
     got = loss(LossInput(users=users, pos=pos, neg=neg, user_emb=u, pos_emb=p, neg_emb=n))
     got["softmax"].backward()
     grads = [t.grad.clone() for t in (u, p, n)]
@@ -132,9 +132,12 @@ def test_softmax_matches_the_dense_masked_formula_with_duplicates(m):
         t.grad = None
     un, pn, nn_ = (torch.nn.functional.normalize(t, dim=-1) for t in (u, p, n))
     cols = m or 8
-    in_batch = (un @ pn[:cols].T).masked_fill(pos[:, None] == pos[None, :cols], float("-inf"))
-    logits = torch.cat([(un * pn).sum(-1, keepdim=True), (un[:, None] * nn_).sum(-1), in_batch], 1)
-    logits = logits / 0.3
+    same = pos[:, None] == pos[None, :cols]
+    in_batch = (un @ pn[:cols].T) / 0.3
+    if logq:  # minus log(how many of the batch's pairs have column j's item)
+        in_batch = in_batch - same.sum(0).float().log()
+    own = torch.cat([(un * pn).sum(-1, keepdim=True), (un[:, None] * nn_).sum(-1)], 1) / 0.3
+    logits = torch.cat([own, in_batch.masked_fill(same, float("-inf"))], 1)
     want = (torch.logsumexp(logits, 1) - logits[:, 0]).mean()
     want.backward()
     assert got["softmax"].item() == pytest.approx(want.item(), rel=1e-5)

@@ -31,6 +31,7 @@ class RunSchema:
     download: bool = True
     target_behavior: str | None = None
     tune_malloc: bool = True
+    init_from: str | None = None
 
 
 @dataclass

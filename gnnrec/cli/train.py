@@ -56,6 +56,7 @@ from gnnrec.losses.base import Loss
 from gnnrec.models.base import Recommender
 from gnnrec.sampling.base import NegativeSampler, TrainingPairs
 from gnnrec.train.allocator import tune_cpu_allocator
+from gnnrec.train.checkpoint import initial_weights
 from gnnrec.train.distributed import DataParallel, is_main
 
 log = logging.getLogger("gnnrec")
@@ -178,6 +179,23 @@ def training_components(
     loss = build(cfg.loss, "loss")
     sampler = build(cfg.sampler, "sampler", data=pairs)
     return loss, sampler
+
+
+def init_model(model: Recommender, path: str) -> None:
+    """Start from another run's weights (``init_from=<run dir>/checkpoint.pt``):
+    its best-validation weights, else its last; e.g. a second stage with
+    another loss. The model must have the same parameters (same model, data
+    and dimensions)."""
+    state = initial_weights(path)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise ConfigError(
+            f"init_from={path}: its weights do not fit this model ({first}); "
+            "use a checkpoint of the same model, data and dimensions"
+        ) from None
+    log.info("weights initialised from %s", path)
 
 
 def monitor_evaluator(
@@ -322,6 +340,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         log.info("split %s: %s", split.method, split.counts())
         check_evaluable(split)
         model = build_model(cfg, split, device)
+        if cfg.get("init_from"):
+            init_model(model, str(cfg.init_from))
         log.info("model %s on %s", model, device)
         evaluator = checked(
             "eval",

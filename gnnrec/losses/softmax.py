@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -87,16 +89,52 @@ class SoftmaxLoss(Loss):
         lse = torch.logsumexp(small, dim=1)
         if self.in_batch:
             m = min(self.in_batch_negatives or len(p), len(p))
-            in_batch = u @ p[:m].T  # [B, m]
             rows, cols = same_item_pairs(batch.pos, m)
-            if self.logq:
-                counts = torch.bincount(cols, minlength=m).to(in_batch.dtype)
-                in_batch = in_batch - counts.log().unsqueeze(0)
-            # the lowest finite value, not -inf: a row whose every column is its own
-            # item then adds exp(min) = 0 exactly, and its gradient stays finite
-            in_batch.index_put_((rows, cols), in_batch.new_tensor(torch.finfo(u.dtype).min))
-            lse = torch.logaddexp(lse, torch.logsumexp(in_batch, dim=1))
+            bias = torch.bincount(cols, minlength=m).to(u.dtype).log() if self.logq else None
+            lse = torch.logaddexp(lse, masked_logsumexp(u, p[:m], rows, cols, bias))
         return {"softmax": weighted_mean(lse - pos.squeeze(1), batch.weight)}
+
+
+class _MaskedLogSumExp(torch.autograd.Function):
+    """Row-wise log-sum-exp of ``u @ v.T - bias`` without the masked entries,
+    keeping one ``[B, m]`` block: the forward turns the logits into the
+    shifted exponentials in place and the backward into the gradient weights
+    in place (autograd's own path allocates and sweeps the block ~4 more
+    times). Backward once only (the saved block is consumed)."""
+
+    @staticmethod
+    def forward(ctx, u, v, rows, cols, bias):
+        x = u @ v.T
+        if bias is not None:
+            x.sub_(bias)
+        # lowest finite value: a fully masked row stays finite (its weight in the
+        # caller's log-add is exp(min - total) = 0, so its gradient is 0 too)
+        x.index_put_((rows, cols), x.new_tensor(torch.finfo(x.dtype).min))
+        top = x.amax(dim=1, keepdim=True)
+        x.sub_(top).exp_()
+        total = x.sum(dim=1)
+        ctx.save_for_backward(u, v, x, total)
+        return total.log() + top.squeeze(1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        u, v, x, total = ctx.saved_tensors
+        weights = x.mul_((grad / total).unsqueeze(1))  # softmax * incoming gradient
+        return weights @ v, weights.T @ u, None, None, None
+
+
+def masked_logsumexp(
+    u: Tensor, v: Tensor, rows: Tensor, cols: Tensor, bias: Tensor | None = None
+) -> Tensor:
+    r""":math:`\log \sum_{j \notin M_i} \exp(u_i \cdot v_j - b_j)` for every row ``i``.
+
+    Args:
+        u: ``[B, d]``.
+        v: ``[m, d]``.
+        rows, cols: the masked entries ``M`` (e.g. from :func:`same_item_pairs`).
+        bias: ``[m]`` subtracted from every column (no gradient), or None.
+    """
+    return cast(Tensor, _MaskedLogSumExp.apply(u, v, rows, cols, bias))
 
 
 def same_item_pairs(pos: Tensor, m: int) -> tuple[Tensor, Tensor]:

@@ -79,3 +79,15 @@ def restore_random_states(states: dict[str, Any], generator: torch.Generator) ->
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     if states["cuda"]:
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def initial_weights(path: str | Path) -> dict[str, Any]:
+    """The weights to start a new run from: a checkpoint's best-validation
+    weights (``best_state``) when it has them, else its last ones.
+
+    Raises:
+        DataError: the file is not a readable gnnrec checkpoint.
+    """
+    state = load_checkpoint(path)
+    best = state.get("best_state")
+    return cast("dict[str, Any]", best if best is not None else state["model"])
