@@ -81,6 +81,7 @@ def main() -> None:
         "--profile-steps", type=int, default=-1, help="-1: one epoch of steps; 0: no profile"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--name", help="results file stem suffix (default: the dataset's name)")
     args = parser.parse_args()
 
     with initialize_config_module(config_module="gnnrec.conf", version_base="1.3"):
@@ -174,9 +175,9 @@ def main() -> None:
                 }
             )
 
-    name = str(dataset.name)
+    name = args.name or str(dataset.name)
     result = {
-        "dataset": name,
+        "dataset": str(dataset.name),
         "overrides": list(args.overrides),
         "model": str(cfg.model.name),
         "loss": repr(loss),
