@@ -62,6 +62,7 @@ from eval_data import synthetic_embeddings, synthetic_split  # noqa: E402
 
 from gnnrec.evaluation import EmbeddingScorer, Evaluator  # noqa: E402
 from gnnrec.evaluation.ranking import bytes_per_user  # noqa: E402
+from gnnrec.logging.run_info import cpu_name  # noqa: E402
 
 K = 20
 
@@ -168,14 +169,7 @@ def run_recbole(split, user_emb, item_emb, args, chunk: int) -> dict:
 
 
 def machine(device: torch.device) -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     info = {
         "cpu": cpu,
         "cpu_count": os.cpu_count(),

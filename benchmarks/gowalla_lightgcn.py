@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from gnnrec.logging.run_info import cpu_name
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent / "gnnrec-train"
 PROTOCOLS = {
@@ -44,16 +46,6 @@ PROTOCOLS = {
     "honest": ["split.valid_from_train=0.1"],
 }
 PAPER_RECALL = 0.1823  # He et al. 2020, Table 3, LightGCN on Gowalla (Recall@20)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def first_reaching(rows: list[dict], key: str, target: float) -> dict | None:

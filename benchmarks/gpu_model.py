@@ -65,12 +65,13 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from gnnrec.logging.run_info import cpu_name
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GB = 1e9
@@ -424,7 +425,7 @@ def calibrate(w: Workload, a: Assumptions, repeats: int, measured: dict) -> dict
 
     here = step_time(w, a, spmm_rate, stream_rate)
     out: dict[str, Any] = {
-        "machine": f"{_cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} thread(s), load average {os.getloadavg()[0]:.1f} "
         "when done",
         "spmm_s": spmm_s,
@@ -444,16 +445,6 @@ def calibrate(w: Workload, a: Assumptions, repeats: int, measured: dict) -> dict
         out["error_fwd_bwd_before"] = error(before["spmm_s"], measured.get("fwd_bwd_s"))
         out["error_step_before"] = error(before["step_s"], measured.get("step_s"))
     return out
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # -------------------------------------------------------------------------------- report

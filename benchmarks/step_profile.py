@@ -31,7 +31,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import time
 import warnings
@@ -43,22 +42,13 @@ from torch.profiler import ProfilerActivity, profile
 
 from gnnrec.cli.common import build, load_data, make_split
 from gnnrec.cli.train import build_model, training_components
+from gnnrec.logging.run_info import cpu_name
 from gnnrec.losses.base import LossInput
 from gnnrec.sampling.base import TrainingPairs
 from gnnrec.train.allocator import tune_cpu_allocator
 
 ROOT = Path(__file__).resolve().parents[1]
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def median_time(fn, steps: int, warmup: int) -> float:

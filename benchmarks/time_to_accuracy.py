@@ -72,6 +72,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from gnnrec.logging.run_info import cpu_name
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
@@ -557,14 +559,7 @@ def run_recbole(dataset: str, work: Path, data_path: Path, args: argparse.Namesp
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     return {
         "cpu": cpu,
         "cpu_count": os.cpu_count(),

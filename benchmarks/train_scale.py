@@ -57,23 +57,14 @@ from typing import Any
 
 import numpy as np
 
+from gnnrec.logging.run_info import cpu_name
+
 RESULTS = Path(__file__).resolve().parent / "results"
 SPLITS = ("temporal", "random")
 
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (the platform's name elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run_one(folder: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -327,7 +318,7 @@ def main() -> None:
     import torch
 
     report: dict[str, Any] = {
-        "cpu": cpu_model(),
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "python": platform.python_version(),

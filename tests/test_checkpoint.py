@@ -6,9 +6,7 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -157,11 +155,10 @@ def test_a_run_killed_with_sigkill_resumes_to_the_uninterrupted_metrics(tmp_path
 def test_init_from_starts_a_run_from_another_runs_best_weights(tmp_path):
     """init_from loads a finished run's best weights: zero further epochs of training
     (lr tiny) reproduce its test metrics; a mismatched model is a one-line error."""
-    bin_ = Path(sys.executable).parent / "gnnrec-train"
 
     def train(*args):
         return subprocess.run(
-            [str(bin_), "logger=none", "train.progress=false", *args],
+            [str(BIN / "gnnrec-train"), "logger=none", "train.progress=false", *args],
             cwd=tmp_path,
             capture_output=True,
             text=True,

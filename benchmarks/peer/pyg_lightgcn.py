@@ -56,7 +56,8 @@ from hydra import compose, initialize_config_module
 from torch_geometric.nn import LightGCN
 
 from gnnrec.cli.common import load_data, make_split
-from gnnrec.evaluation import EmbeddingScorer, Evaluator
+from gnnrec.cli.train import build_evaluator
+from gnnrec.evaluation import EmbeddingScorer
 
 MONITOR = "valid/recall@20"
 
@@ -117,16 +118,7 @@ def main() -> None:
         num_nodes=num_users + num_items, embedding_dim=args.dim, num_layers=args.num_layers
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    evaluator = Evaluator(
-        split,
-        ks=list(cfg.eval.ks),
-        memory_budget_mb=float(cfg.eval.memory_budget_mb),
-        user_hist_bins=list(cfg.eval.user_hist_bins),
-        item_pop_quantiles=list(cfg.eval.item_pop_quantiles),
-        tail_ratio=float(cfg.eval.tail_ratio),
-        calibration_alpha=float(cfg.eval.calibration_alpha),
-        slice_parts=list(cfg.eval.slice_parts),
-    )
+    evaluator = build_evaluator(cfg, split, torch.device("cpu"))
 
     def scorer() -> EmbeddingScorer:
         with torch.no_grad():

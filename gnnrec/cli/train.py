@@ -198,6 +198,24 @@ def init_model(model: Recommender, path: str) -> None:
     log.info("weights initialised from %s", path)
 
 
+def build_evaluator(
+    cfg: DictConfig, split: Split, device: torch.device, slice_parts: list[str] | None = None
+) -> Evaluator:
+    """The :class:`Evaluator` that ``cfg.eval`` describes, over ``split``
+    (``slice_parts`` overrides the config's)."""
+    return Evaluator(
+        split,
+        ks=list(cfg.eval.ks),
+        device=device,
+        memory_budget_mb=float(cfg.eval.memory_budget_mb),
+        user_hist_bins=list(cfg.eval.user_hist_bins),
+        item_pop_quantiles=list(cfg.eval.item_pop_quantiles),
+        tail_ratio=float(cfg.eval.tail_ratio),
+        calibration_alpha=float(cfg.eval.calibration_alpha),
+        slice_parts=list(cfg.eval.slice_parts) if slice_parts is None else slice_parts,
+    )
+
+
 def monitor_evaluator(
     cfg: DictConfig, split: Split, evaluator: Evaluator, part: str, device: torch.device
 ) -> Evaluator:
@@ -228,13 +246,7 @@ def monitor_evaluator(
         else dataclasses.replace(split, test=kept)
     )
     log.info("validating during training on %d of %d %s users", n, len(users), part)
-    return Evaluator(
-        sub,
-        ks=list(evaluator.ks),
-        device=device,
-        memory_budget_mb=float(cfg.eval.memory_budget_mb),
-        slice_parts=[],
-    )
+    return build_evaluator(cfg, sub, device, slice_parts=[])
 
 
 def _epoch_line(epoch: int, row: dict[str, float], monitor: str, part: str = "valid") -> str:
@@ -343,19 +355,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if cfg.get("init_from"):
             init_model(model, str(cfg.init_from))
         log.info("model %s on %s", model, device)
-        evaluator = checked(
-            "eval",
-            Evaluator,
-            split,
-            ks=list(cfg.eval.ks),
-            device=device,
-            memory_budget_mb=float(cfg.eval.memory_budget_mb),
-            user_hist_bins=list(cfg.eval.user_hist_bins),
-            item_pop_quantiles=list(cfg.eval.item_pop_quantiles),
-            tail_ratio=float(cfg.eval.tail_ratio),
-            calibration_alpha=float(cfg.eval.calibration_alpha),
-            slice_parts=list(cfg.eval.slice_parts),
-        )
+        evaluator = checked("eval", build_evaluator, cfg, split, device)
         reranks = rerank_settings(cfg.eval, dataset)
         trainer = build(cfg.train, "trainer")
         trainer.progress = trainer.progress and main_rank

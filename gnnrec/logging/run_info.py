@@ -53,6 +53,17 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
+def cpu_name() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (the platform's name elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"

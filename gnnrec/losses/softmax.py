@@ -89,8 +89,8 @@ class SoftmaxLoss(Loss):
         lse = torch.logsumexp(small, dim=1)
         if self.in_batch:
             m = min(self.in_batch_negatives or len(p), len(p))
-            rows, cols = same_item_pairs(batch.pos, m)
-            bias = torch.bincount(cols, minlength=m).to(u.dtype).log() if self.logq else None
+            rows, cols, counts = same_item_pairs(batch.pos, m)
+            bias = counts.to(u.dtype).log() if self.logq else None
             lse = torch.logaddexp(lse, masked_logsumexp(u, p[:m], rows, cols, bias))
         return {"softmax": weighted_mean(lse - pos.squeeze(1), batch.weight)}
 
@@ -137,8 +137,9 @@ def masked_logsumexp(
     return cast(Tensor, _MaskedLogSumExp.apply(u, v, rows, cols, bias))
 
 
-def same_item_pairs(pos: Tensor, m: int) -> tuple[Tensor, Tensor]:
-    """Every ``(i, j)``, ``j < m``, with ``pos[i] == pos[j]`` (row ``i`` included).
+def same_item_pairs(pos: Tensor, m: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Every ``(i, j)``, ``j < m``, with ``pos[i] == pos[j]`` (row ``i`` included),
+    and per column ``j`` how many rows share its item (``[m]``, at least 1).
 
     The in-batch columns to mask, found by one sort and two binary searches
     instead of a dense ``[B, m]`` comparison.
@@ -151,4 +152,4 @@ def same_item_pairs(pos: Tensor, m: int) -> tuple[Tensor, Tensor]:
     rows = order[
         torch.repeat_interleave(left, counts) + torch.arange(len(cols), device=pos.device) - first
     ]
-    return rows, cols
+    return rows, cols, counts
