@@ -176,7 +176,8 @@ def test_typo_in_a_config_key_is_a_config_error(tmp_path: Path) -> None:
         load_dataset("x", {"file": "a.csv", "colums": {}}, root=tmp_path)
     assert str(caught.value) == (
         "dataset.interactions has unknown key(s) colums; expected some of: atomic, columns, "
-        "encoding, file, files, files_as, format, header, names, quote, sep, timestamp_format"
+        "encoding, file, files, files_as, format, header, names, quote, sep, shared_item_ids, "
+        "timestamp_format"
     )
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from gnnrec.data.load import dataset_files, load_dataset
 from gnnrec.data.readers import read_table, to_codes, to_timestamps
+from gnnrec.errors import ConfigError
 
 # (user, item, rating, time) rows; the loaded dataset is the same in every format.
 ROWS = [("u2", "007", 5, 30), ("u1", "010", 3, 20), ("u1", "007", 4, 10), ("u2", "010", 1, 40)]
@@ -180,3 +181,60 @@ def test_reading_ten_thousand_rows_needs_no_python_loop(tmp_path: Path) -> None:
     )
     assert ds.weights.sum() == n
     assert ds.num_interactions == len(np.unique(users * 1000 + items))
+
+
+def test_shops_keep_their_own_item_catalogues(tmp_path: Path) -> None:
+    """Two shops that both number items from 0: item 0 of one is not item 0 of the other."""
+    (tmp_path / "a_train.tsv").write_text("1\t0\n2\t1\n")
+    (tmp_path / "a_test.tsv").write_text("1\t1\n")
+    (tmp_path / "b_train.tsv").write_text("1\t0\n2\t0\n")
+    spec = {
+        "files": {
+            "A/train": "a_train.tsv",
+            "A/test": "a_test.tsv",
+            "B/train": "b_train.tsv",
+        },
+        "files_as": ["domain", "split"],
+        "sep": "\t",
+        "header": False,
+        "names": ["user", "item"],
+        "columns": {"user": "user", "item": "item"},
+    }
+    ds = load_dataset("t", spec, root=tmp_path)
+    assert ds.item_ids.tolist() == ["A:0", "A:1", "B:0"]  # 3 items, not 2
+    assert ds.num_interactions == 5  # B's (1, 0) is not a duplicate of A's (1, 0)
+    rows = sorted(
+        zip(
+            ds.user_ids[ds.users].tolist(),
+            ds.item_ids[ds.items].tolist(),
+            ds.extras["domain"].tolist(),
+            ds.extras["split"].tolist(),
+            strict=True,
+        )
+    )
+    assert rows == [
+        ("1", "A:0", "A", "train"),
+        ("1", "A:1", "A", "test"),
+        ("1", "B:0", "B", "train"),
+        ("2", "A:1", "A", "train"),
+        ("2", "B:0", "B", "train"),
+    ]
+    # shops that really share item ids say so
+    shared = load_dataset("t", {**spec, "shared_item_ids": True}, root=tmp_path)
+    assert shared.item_ids.tolist() == ["0", "1"]
+
+
+def test_file_keys_must_name_every_role(tmp_path: Path) -> None:
+    (tmp_path / "a.tsv").write_text("1\t0\n")
+    spec = {
+        "files": {"A": "a.tsv"},
+        "files_as": ["domain", "split"],
+        "sep": "\t",
+        "header": False,
+        "names": ["user", "item"],
+        "columns": {"user": "user", "item": "item"},
+    }
+    with pytest.raises(ConfigError, match=r"key 'A' must name the domain and the split"):
+        load_dataset("t", spec, root=tmp_path)
+    with pytest.raises(ConfigError, match=r"files_as must be split, domain or a list of both"):
+        load_dataset("t", {**spec, "files_as": "shop"}, root=tmp_path)

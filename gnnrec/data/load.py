@@ -69,7 +69,8 @@ COLUMNS = ("user", "item", "timestamp", "rating", "behavior", "weight", "domain"
 
 _FILE_KEYS = {"file", "format", "sep", "header", "names", "atomic", "quote", "encoding"}
 _KEYS = {
-    "interactions": _FILE_KEYS | {"files", "files_as", "columns", "timestamp_format"},
+    "interactions": _FILE_KEYS
+    | {"files", "files_as", "shared_item_ids", "columns", "timestamp_format"},
     "categories": _FILE_KEYS
     | {"item_column", "category_column", "label_sep", "missing", "unknown_items", "hierarchy"},
     "categories.hierarchy": _FILE_KEYS
@@ -185,6 +186,36 @@ def _interaction_files(spec: Mapping[str, Any]) -> dict[str, Any]:
     return {"": spec["file"]}
 
 
+FILE_ROLES = ("split", "domain")
+
+
+def _file_roles(
+    spec: Mapping[str, Any], files: Mapping[str, Any]
+) -> tuple[list[str], list[list[str]]]:
+    """What the labels of ``files`` mean (``files_as``: ``split``, ``domain``, or
+    both as ``[domain, split]`` with keys ``<domain>/<part>``) and each file's
+    label per role."""
+    files_as = spec.get("files_as", "split")
+    roles = [files_as] if isinstance(files_as, str) else list(files_as or [])
+    if not roles or any(r not in FILE_ROLES for r in roles) or len(set(roles)) < len(roles):
+        raise ConfigError(
+            "dataset.interactions.files_as must be split, domain or a list of both "
+            f"(e.g. [domain, split] with files keyed <domain>/<part>), got {files_as!r}"
+        )
+    keys = list(files)
+    if keys == [""]:  # one unlabelled file (``file:``): nothing to label
+        return roles, [[""] for _ in roles]
+    parts = [k.split("/") if len(roles) > 1 else [k] for k in keys]
+    for key, part in zip(keys, parts, strict=True):
+        if len(part) != len(roles) or not all(part):
+            raise ConfigError(
+                f"dataset.interactions.files: key {key!r} must name the "
+                f"{' and the '.join(roles)} as {'/'.join(f'<{r}>' for r in roles)} "
+                f"(files_as: {roles})"
+            )
+    return roles, [[p[i] for p in parts] for i in range(len(roles))]
+
+
 def dataset_files(
     name: str,
     interactions: Mapping[str, Any],
@@ -250,12 +281,8 @@ def _read_log(
 ) -> tuple[Interactions, list[Table]]:
     """Read every interaction file and factorise ids jointly."""
     files = _interaction_files(spec)
-    files_as = spec.get("files_as", "split")
-    if files_as not in ("split", "domain"):
-        raise ConfigError(
-            f"dataset.interactions.files_as must be split or domain, got {files_as!r}"
-        )
-    if files_as == "domain" and columns.get("domain"):
+    roles, file_labels = _file_roles(spec, files)
+    if "domain" in roles and columns.get("domain"):
         raise ConfigError("dataset.interactions: files_as: domain and columns.domain both set")
     wanted = [columns[k] for k in COLUMNS if columns.get(k)] + list(extra)
     tables = [
@@ -265,9 +292,15 @@ def _read_log(
     user_codes, user_ids = factorise(
         pa.concat_arrays([id_text(t, columns["user"]) for t in tables])
     )
-    item_codes, item_ids = factorise(
-        pa.concat_arrays([id_text(t, columns["item"]) for t in tables])
-    )
+    item_text = [id_text(t, columns["item"]) for t in tables]
+    if "domain" in roles and not spec.get("shared_item_ids", False):
+        # shops number their catalogues independently: item 5 of one is not item 5 of another
+        domains = file_labels[roles.index("domain")]
+        item_text = [
+            pc.binary_join_element_wise(pa.scalar(domain), ids, ":")
+            for domain, ids in zip(domains, item_text, strict=True)
+        ]
+    item_codes, item_ids = factorise(pa.concat_arrays(item_text))
     rows = np.arange(int(sizes.sum()), dtype=np.int64)
     if columns.get("timestamp"):
         fmt = spec.get("timestamp_format")
@@ -290,8 +323,10 @@ def _read_log(
             text = pa.concat_arrays([label_text(t, columns[key]) for t in tables])
             extras[key], labels[key] = factorise(text)
     if len(files) > 1 or next(iter(files)):
-        extras[files_as] = np.repeat(np.arange(len(files)), sizes)
-        labels[files_as] = np.array(list(files), dtype=str)
+        for role, per_file in zip(roles, file_labels, strict=True):
+            names = list(dict.fromkeys(per_file))
+            extras[role] = np.repeat([names.index(x) for x in per_file], sizes)
+            labels[role] = np.array(names, dtype=str)
     log = Interactions(
         users=user_codes,
         items=item_codes,
