@@ -7,6 +7,7 @@ status 2.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 
@@ -68,3 +69,29 @@ def users_without_training(method: str, raw_user_ids: list[str], count: int) -> 
         f"({shown}{more}); expected every user with validation or test interactions "
         "to keep at least one in train (raise dataset.kcore or change the split)"
     )
+
+
+class RunDirError(GnnrecError):
+    """A run directory cannot be used as asked: another process is writing it,
+    or it holds a run of another configuration that ``train.resume`` would mix
+    with this one. Nothing is written into it."""
+
+
+class TrainingDiverged(GnnrecError):
+    """Training produced a non-finite or exploding loss or a non-finite gradient.
+
+    Attributes:
+        epoch: the epoch in which it happened (1-based).
+        step: the optimisation step within that epoch (1-based).
+        best_epoch: the epoch of the best weights kept (0: none were validated).
+        best_value: their validation value (NaN when none).
+    """
+
+    def __init__(
+        self, message: str, epoch: int, step: int, best_epoch: int = 0, best_value: float = math.nan
+    ) -> None:
+        self.epoch = epoch
+        self.step = step
+        self.best_epoch = best_epoch
+        self.best_value = best_value
+        super().__init__(message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -19,10 +20,11 @@ from gnnrec.models.lightgcn import LightGCN
 from gnnrec.sampling import TrainingPairs
 from gnnrec.train.checkpoint import load_checkpoint, save_checkpoint
 from gnnrec.train.loop import Trainer
+from gnnrec.train.preemption import StopSignals, TrainingInterrupted
 from tests.test_cli_train import BIN
 
 
-def fit(split, tmp_path, epochs, resume=False, stop_after=None):
+def fit(split, tmp_path, epochs, resume=False, stop=None):
     torch.manual_seed(0)
     model = LightGCN.from_graph(
         build_graph(split), embedding_dim=8, num_layers=2, message_dropout=0.3
@@ -46,6 +48,7 @@ def fit(split, tmp_path, epochs, resume=False, stop_after=None):
         torch.Generator().manual_seed(0),
         checkpoint=tmp_path / "ckpt.pt",
         on_resume=restored.append,
+        stop=stop,
     )
     return result, evaluator.evaluate(model.scorer(), "test").metrics, restored
 
@@ -65,6 +68,63 @@ def test_resuming_equals_an_uninterrupted_fit(tiny_dataset, tmp_path):
     assert without_times(resumed.history) == without_times(full.history)
     assert resumed.best_epoch == full.best_epoch
     assert json.dumps(resumed_test, sort_keys=True) == json.dumps(full_test, sort_keys=True)
+
+
+def stop_at_call(n):
+    """A stop request that SIGTERM answers from its ``n``-th poll on."""
+    calls = [0]
+
+    def requested():
+        calls[0] += 1
+        return signal.SIGTERM if calls[0] >= n else None
+
+    return requested
+
+
+@pytest.mark.parametrize(
+    ("epoch", "step", "kept_epoch"),
+    # before epoch 3's third step (two of its steps are done and must be undone); after epoch 1
+    [(3, 3, 2), (1, None, 1)],
+)
+def test_a_stop_request_writes_a_checkpoint_that_resumes_exactly(
+    tiny_dataset, tmp_path, epoch, step, kept_epoch
+):
+    split = temporal_split(tiny_dataset)
+    steps = math.ceil(len(TrainingPairs.from_split(split).users) / 8)
+    assert steps >= 3
+    # the trainer polls before every step and once after the epoch: steps + 1 per epoch
+    poll = (epoch - 1) * (steps + 1) + (step if step is not None else steps + 1)
+    full, full_test, _ = fit(split, tmp_path / "full", epochs=5)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        fit(split, tmp_path / "cut", epochs=5, stop=stop_at_call(poll))
+    assert stopped.value.signum == signal.SIGTERM and stopped.value.checkpoint
+    state = load_checkpoint(tmp_path / "cut" / "ckpt.pt")
+    assert state["epoch"] == stopped.value.epoch == kept_epoch
+    assert state["interrupted_by"] == signal.SIGTERM and len(state["history"]) == kept_epoch
+    resumed, resumed_test, _ = fit(split, tmp_path / "cut", epochs=5, resume=True)
+    assert resumed.resumed_from == kept_epoch
+    assert without_times(resumed.history) == without_times(full.history)
+    assert json.dumps(resumed_test, sort_keys=True) == json.dumps(full_test, sort_keys=True)
+
+
+def test_stop_signals_turn_a_signal_into_a_request_and_restore_the_handler():
+    before = signal.getsignal(signal.SIGUSR1)
+    with StopSignals(("SIGUSR1",)) as signals:
+        assert signals.requested() is None
+        os.kill(os.getpid(), signal.SIGUSR1)  # would end the process without the handler
+        deadline = time.monotonic() + 5
+        while signals.requested() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert signals.requested() == signal.SIGUSR1
+    assert signal.getsignal(signal.SIGUSR1) is before
+    forwarded = []
+    signal.signal(signal.SIGUSR2, lambda signum, frame: forwarded.append(signum))
+    try:
+        with StopSignals(("SIGUSR2",)) as signals:
+            pass
+        assert signals.forward(signal.SIGUSR2) and forwarded == [signal.SIGUSR2]
+    finally:
+        signal.signal(signal.SIGUSR2, signal.SIG_DFL)
 
 
 def test_without_resume_the_checkpoint_is_ignored(tiny_dataset, tmp_path):
@@ -100,7 +160,8 @@ def train_cmd(run_dir, *extra):
 
 
 def test_a_run_killed_with_sigkill_resumes_to_the_uninterrupted_metrics(tmp_path):
-    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
+    # one thread: exactness of resume, not of 2-thread CPU arithmetic (tests/test_faults.py)
+    env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
     subprocess.run(train_cmd("full"), cwd=tmp_path, env=env, check=True, capture_output=True)
     proc = subprocess.Popen(
         train_cmd("killed"),

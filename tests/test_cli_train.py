@@ -273,6 +273,8 @@ def test_bad_input_is_a_located_error_without_results(tmp_path, inter, message):
         ("model.embedding_dim=1.5", "embedding_dim must be an integer >= 1, got 1.5"),
         ("sampler.num_negatives=x", "gnnrec-train: error: sampler.num_negatives must be an"),
         ("+train.lerning_rate=0.1", "gnnrec-train: error: unknown key train.lerning_rate;"),
+        ("seed=-1", "gnnrec-train: error: seed=-1: expected an integer from 0 to 4294967295"),
+        ("seed=4294967296", "gnnrec-train: error: seed=4294967296: expected an integer from 0"),
     ],
 )
 def test_bad_options_are_config_errors(tmp_path, override, message):
@@ -281,7 +283,7 @@ def test_bad_options_are_config_errors(tmp_path, override, message):
     assert message in proc.stderr and "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("gnnrec-train: error")]
     assert len(errors) == 1
-    if "unknown key" in message or "could not be converted" in message:  # typed keys
+    if "unknown key" in message or "could not be converted" in message or "seed=" in message:
         assert not (tmp_path / "out" / "config.yaml").exists()  # stopped before any work
 
 
@@ -332,3 +334,18 @@ def test_monitor_users_and_select_on(tmp_path):
     ):
         proc = gnnrec_train("train.epochs=1", override, "logger=none", cwd=tmp_path, check=False)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+
+
+def test_cross_domain_split_without_a_target_names_the_key_and_the_domains(tmp_path):
+    proc = gnnrec_train(
+        "dataset=ml-100k-domains",
+        "split=cross_domain",
+        "logger=none",
+        "hydra.run.dir=out",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("gnnrec-train: error")]
+    assert "split=cross_domain needs split.target" in line
+    assert "the domains of ml-100k-domains are: " in line

@@ -21,6 +21,7 @@ import torch.multiprocessing as mp
 from gnnrec.data.split import temporal_split
 from gnnrec.evaluation.evaluator import Evaluator
 from gnnrec.graph.build import build_graph
+from gnnrec.logging.rundir import LOCK_NAME
 from gnnrec.models.lightgcn import LightGCN
 from gnnrec.sampling import TrainingPairs
 from gnnrec.train.distributed import DataParallel, launch_env, rank_seed, shard_bounds
@@ -194,7 +195,11 @@ def test_torchrun_matches_one_process_and_rank_0_alone_writes(tmp_path):
         "two/results.json",
     ]
     assert not list(tmp_path.rglob("error.txt"))
-    assert not [p for p in (tmp_path / "two").iterdir() if p.name.startswith(".") and p.is_file()]
+    # no temporary file left behind; the lock file is the run's own (rank 0 took it)
+    hidden = [
+        p.name for p in (tmp_path / "two").iterdir() if p.name.startswith(".") and p.is_file()
+    ]
+    assert hidden == [LOCK_NAME]
     one = json.loads((tmp_path / "one" / "results.json").read_text())
     two = json.loads((tmp_path / "two" / "results.json").read_text())
     one_epochs, two_epochs = (

@@ -12,15 +12,17 @@ from omegaconf import DictConfig
 class SweepReport(Callback):
     """After a multirun: how many jobs finished and which failed, with their errors.
 
-    A failing job writes ``error.txt`` instead of ``results.json`` and the
-    sweep goes on with the next job; this report lists the failures at the
+    A failing job writes ``error.txt`` (a diverged one next to a
+    ``results.json`` whose ``status`` is ``diverged``) and the sweep goes on
+    with the next job; this report lists the failures at the
     end and makes the command exit with status 2 when there was one.
     """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep = Path(config.hydra.sweep.dir)
         failed = sorted(p.parent for p in sweep.glob("*/error.txt"))
-        finished = sorted(p.parent for p in sweep.glob("*/results.json"))
+        # a diverged run records how it ended in results.json and its error in error.txt
+        finished = sorted(p.parent for p in sweep.glob("*/results.json") if p.parent not in failed)
         print(f"\nsweep {sweep}: {len(finished)} job(s) finished, {len(failed)} failed")
         for job in failed:
             lines = (job / "error.txt").read_text(encoding="utf-8").strip().splitlines()

@@ -19,6 +19,9 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationE
 
 from gnnrec.errors import ConfigError
 
+MAX_SEED = 2**32 - 1
+"""The largest seed: numpy's generators take seeds in [0, 2^32)."""
+
 
 @dataclass
 class RunSchema:
@@ -51,6 +54,7 @@ class TrainSchema:
     checkpoint_every: int = 10
     resume: bool = False
     select_on: str = "valid"
+    divergence_ratio: float | None = 1000.0
 
 
 @dataclass
@@ -102,6 +106,11 @@ def validate(cfg: DictConfig) -> DictConfig:
     """
     top = {k: cfg[k] for k in RunSchema.__dataclass_fields__ if k in cfg}
     typed_top = _typed(RunSchema, top, "")
+    if "seed" in top and not 0 <= typed_top.seed <= MAX_SEED:
+        raise ConfigError(
+            f"seed={typed_top.seed}: expected an integer from 0 to {MAX_SEED} "
+            "(the range numpy and torch both accept)"
+        )
     sections = {
         name: _typed(schema, cfg[name], f"{name}.")
         for name, schema in SECTIONS.items()

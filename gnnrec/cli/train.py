@@ -25,7 +25,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import hydra
 import numpy as np
@@ -39,7 +39,7 @@ from gnnrec.cli.common import build, checked, load_data, make_split
 from gnnrec.cli.schema import validate
 from gnnrec.data.dataset import InteractionDataset
 from gnnrec.data.split import Split
-from gnnrec.errors import ConfigError, GnnrecError, SplitError
+from gnnrec.errors import ConfigError, GnnrecError, RunDirError, SplitError, TrainingDiverged
 from gnnrec.evaluation.evaluator import EVAL_PARTS, EvalResult, Evaluator
 from gnnrec.evaluation.rerank import METHODS, Rerank
 from gnnrec.graph.build import build_graph
@@ -52,12 +52,21 @@ from gnnrec.logging.files import (
     write_text_atomic,
 )
 from gnnrec.logging.run_info import device_name, git_commit, resolve_device, versions
+from gnnrec.logging.rundir import (
+    INTERRUPTED_NAME,
+    Reuse,
+    RunDirLock,
+    clear_run_files,
+    plan_reuse,
+)
 from gnnrec.losses.base import Loss
 from gnnrec.models.base import Recommender
 from gnnrec.sampling.base import NegativeSampler, TrainingPairs
 from gnnrec.train.allocator import tune_cpu_allocator
 from gnnrec.train.checkpoint import initial_weights
 from gnnrec.train.distributed import DataParallel, is_main
+from gnnrec.train.loop import StopRequest
+from gnnrec.train.preemption import StopSignals, TrainingInterrupted, signal_name
 
 log = logging.getLogger("gnnrec")
 
@@ -319,8 +328,16 @@ def sweep_group(mode: RunMode | None, sweep_dir: str) -> str | None:
     return "sweep-" + str(sweep_dir).strip("/").replace("/", "_")
 
 
-def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """One experiment: data → split → graph → model → train → evaluate → files."""
+def run(
+    cfg: DictConfig, run_dir: Path, reuse: Reuse | None = None, stop: StopRequest | None = None
+) -> dict[str, Any]:
+    """One experiment: data → split → graph → model → train → evaluate → files.
+
+    ``reuse`` (from :func:`~gnnrec.logging.rundir.plan_reuse`) says whether
+    the directory's checkpoint is continued or a previous run's files are
+    replaced; ``stop`` is polled between training steps (pre-emption).
+    """
+    reuse = reuse or Reuse("fresh")
     started = time.perf_counter()
     seed = int(cfg.seed)
     torch.manual_seed(seed)
@@ -336,6 +353,12 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if not main_rank:
             quiet_secondary_rank()
     if main_rank:
+        if reuse.action == "fresh":
+            clear_run_files(run_dir)
+        else:  # a continued run's earlier failure no longer describes it
+            (run_dir / "error.txt").unlink(missing_ok=True)
+        if reuse.note:
+            log.info("%s", reuse.note)
         write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
     logger: RunLogger = build(cfg.logger, "logger") if cfg.logger and main_rank else NullLogger()
@@ -359,6 +382,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         reranks = rerank_settings(cfg.eval, dataset)
         trainer = build(cfg.train, "trainer")
         trainer.progress = trainer.progress and main_rank
+        trainer.resume = reuse.action == "resume"
         part = trainer.select_on
         monitor = monitor_evaluator(cfg, split, evaluator, part, device)
         pairs = TrainingPairs.from_split(split, device)
@@ -367,8 +391,6 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             log.info("loss %s, sampler %s", loss, sampler)
         generator = torch.Generator(device=device).manual_seed(seed)
         metrics_path = run_dir / "metrics.jsonl"
-        if main_rank:
-            metrics_path.unlink(missing_ok=True)
 
         def on_epoch(epoch: int, row: dict[str, float]) -> None:
             append_jsonl(metrics_path, {"epoch": epoch, **row})
@@ -377,22 +399,47 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
         # data, split, graph, model, evaluators: what a run costs before its first step
         setup_time_s = time.perf_counter() - started
-        with logging_redirect_tqdm(loggers=[logging.root]):
-            fit = trainer.fit(
-                model,
-                monitor,
-                pairs.users,
-                pairs.items,
-                generator,
-                on_epoch=on_epoch,
-                loss=loss,
-                sampler=sampler,
-                checkpoint=run_dir / "checkpoint.pt",
-                on_resume=lambda history: write_jsonl_atomic(
-                    metrics_path, [{"epoch": row["epoch"], **row} for row in history]
-                ),
-                parallel=parallel,
-            )
+        try:
+            with logging_redirect_tqdm(loggers=[logging.root]):
+                fit = trainer.fit(
+                    model,
+                    monitor,
+                    pairs.users,
+                    pairs.items,
+                    generator,
+                    on_epoch=on_epoch,
+                    loss=loss,
+                    sampler=sampler,
+                    checkpoint=run_dir / "checkpoint.pt",
+                    on_resume=lambda history: write_jsonl_atomic(
+                        metrics_path, [{"epoch": row["epoch"], **row} for row in history]
+                    ),
+                    parallel=parallel,
+                    stop=stop,
+                )
+        except TrainingDiverged as err:
+            if main_rank:  # the run ended: its record says how, and test was never computed
+                write_json_atomic(
+                    run_dir / "results.json",
+                    {
+                        "status": "diverged",
+                        "error": str(err),
+                        "diverged_epoch": err.epoch,
+                        "diverged_step": err.step,
+                        "best_epoch": err.best_epoch,
+                        f"best_{part}/{trainer.monitor}": err.best_value,
+                        "model": cfg.model.name,
+                        "dataset": dataset.name,
+                        "split": split.method,
+                        "seed": seed,
+                        "lr": trainer.lr,
+                        "wall_time_s": time.perf_counter() - started,
+                        "device": device_name(device),
+                        "git_commit": git_commit(),
+                        "versions": versions(),
+                    },
+                )
+            raise
         if not main_rank:  # rank 0 evaluates and writes the results; this rank is done
             failed = False
             return {}
@@ -406,6 +453,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 results.update({f"rerank/{setting.name}/{k}": v for k, v in result.metrics.items()})
         results.update(
             {
+                "status": "finished",
                 "model": cfg.model.name,
                 "loss": type(loss).__name__ if model.trainable else None,
                 "sampler": type(sampler).__name__ if model.trainable else None,
@@ -434,6 +482,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 test.save_per_category(run_dir / "per_category.tsv")
         logger.log_results(results)
         write_json_atomic(run_dir / "results.json", results)
+        (run_dir / INTERRUPTED_NAME).unlink(missing_ok=True)
         failed = False
         print(
             f"\n{cfg.model.name} on {dataset.name} (best epoch {fit.best_epoch}, "
@@ -460,14 +509,50 @@ def quiet_secondary_rank() -> None:
         handler.close()
 
 
-def finished_results(cfg: DictConfig, run_dir: Path) -> dict[str, Any] | None:
-    """With ``train.resume``, the results of a run that already finished in ``run_dir``
-    (a re-launched sweep skips its finished jobs); None otherwise."""
-    path = run_dir / "results.json"
-    if not cfg.train.get("resume") or not path.is_file():
-        return None
-    print(f"{run_dir}: finished already (train.resume=true), skipped")
-    return json.loads(path.read_text(encoding="utf-8"))
+def write_hydra_files(run_dir: Path, config_yaml: str) -> None:
+    """``.hydra/{config,hydra,overrides}.yaml`` as Hydra writes them. The config
+    sets ``hydra.output_subdir: null`` so that Hydra does not write them before
+    the run directory is locked and checked; the runner writes them after."""
+    hydra_cfg = HydraConfig.get()
+    folder = run_dir / ".hydra"
+    write_text_atomic(folder / "config.yaml", config_yaml)
+    write_text_atomic(folder / "hydra.yaml", OmegaConf.to_yaml({"hydra": hydra_cfg}))
+    write_text_atomic(folder / "overrides.yaml", OmegaConf.to_yaml(hydra_cfg.overrides.task))
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A stored ``config.yaml`` as a plain mapping."""
+    try:
+        return cast("dict[str, Any]", OmegaConf.to_container(OmegaConf.load(path)))
+    except Exception as err:
+        raise RunDirError(f"{path}: not a readable configuration ({err})") from None
+
+
+def finished_results(run_dir: Path, reuse: Reuse) -> dict[str, Any]:
+    """The results of a run that ended already in ``run_dir`` (a re-launched
+    sweep skips its finished jobs)."""
+    print(reuse.note)
+    return cast("dict[str, Any]", json.loads((run_dir / "results.json").read_text("utf-8")))
+
+
+def stopped(err: TrainingInterrupted, run_dir: Path, signals: StopSignals) -> NoReturn:
+    """After a stop signal: mark the checkpoint as one to continue, tell the
+    user, hand the signal to the handler installed before ours (submitit's
+    requeue, which exits) and otherwise exit with 128 + the signal number."""
+    name = signal_name(err.signum)
+    if is_main() and err.checkpoint:
+        write_json_atomic(
+            run_dir / INTERRUPTED_NAME, {"signal": name, "epoch": err.epoch, "time": time.time()}
+        )
+        print(
+            f"gnnrec-train: {name}: stopped after writing the checkpoint of epoch {err.epoch}; "
+            f"the next run into {run_dir} continues it (no train.resume needed)",
+            file=sys.stderr,
+        )
+    else:
+        print(f"gnnrec-train: {name}: stopped without a checkpoint", file=sys.stderr)
+    signals.forward(err.signum)
+    sys.exit(128 + err.signum)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://gnnrec.conf", config_name="train")
@@ -476,15 +561,40 @@ def _hydra_main(cfg: DictConfig) -> float:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     monitor = f"valid/{cfg.train.get('monitor', 'recall@20')}"
+    config_yaml = OmegaConf.to_yaml(cfg)
+    # rank 0 alone writes the directory, so it alone locks it
+    lock = RunDirLock(run_dir) if is_main() else None
+    signals = StopSignals()
+    owned = False  # whether error.txt may be written: never into another run's directory
     try:
+        if lock is not None:
+            lock.acquire()
+            if lock.stale:
+                log.info("took over the lock of %s, which is no longer running", lock.stale)
+        owned = not any((run_dir / f).is_file() for f in ("results.json", "checkpoint.pt"))
+        if owned and is_main():
+            write_hydra_files(run_dir, config_yaml)
         cfg = validate(cfg)
-        finished = finished_results(cfg, run_dir)
-        results = finished if finished is not None else run(cfg, run_dir)
+        resolved = cast("dict[str, Any]", OmegaConf.to_container(cfg, resolve=True))
+        reuse = plan_reuse(run_dir, resolved, bool(cfg.train.get("resume")), read_yaml)
+        if not owned and is_main():  # the directory may be used: now it is this run's
+            write_hydra_files(run_dir, config_yaml)
+        owned = True
+        if reuse.action == "finished":
+            results = finished_results(run_dir, reuse)
+        else:
+            with signals:
+                results = run(cfg, run_dir, reuse, stop=signals.requested)
+    except TrainingInterrupted as err:
+        if lock is not None:
+            lock.release()  # a requeued job must find the directory free
+        stopped(err, run_dir, signals)
     except GnnrecError as err:
-        if is_main():
+        if is_main() and owned and not isinstance(err, RunDirError):
             write_text_atomic(run_dir / "error.txt", f"{err}\n")
         print(f"gnnrec-train: error: {err}", file=sys.stderr)
-        print(f"(the run directory {run_dir} holds no results)", file=sys.stderr)
+        if not isinstance(err, RunDirError | TrainingDiverged):
+            print(f"(the run directory {run_dir} holds no results)", file=sys.stderr)
         if in_sweep:  # the other jobs go on; SweepReport lists the failures at the end
             return math.nan
         sys.exit(2)
@@ -492,10 +602,13 @@ def _hydra_main(cfg: DictConfig) -> float:
         if not in_sweep:
             raise
         # a bug, not bad input: the traceback goes to error.txt, the sweep goes on
-        if is_main():
+        if is_main() and owned:
             write_text_atomic(run_dir / "error.txt", traceback.format_exc())
         log.exception("job %s failed", run_dir)
         return math.nan
+    finally:
+        if lock is not None:
+            lock.release()
     value = results.get(monitor, math.nan)
     return float(value) if value is not None else math.nan
 

@@ -554,7 +554,7 @@ def global_temporal_split(
 
 def cross_domain_split(
     dataset: InteractionDataset,
-    target: str,
+    target: str | None = None,
     cold_share: float = 0.2,
     valid_share: float = 0.5,
     seed: int = 0,
@@ -582,6 +582,13 @@ def cross_domain_split(
             f"got {cold_share} and {valid_share}"
         )
     domain = np.asarray(dataset.extras[column]).astype(str)
+    if target is None:
+        found = ", ".join(str(d) for d in np.unique(domain)[:20])
+        raise ConfigError(
+            "split=cross_domain needs split.target, the domain whose users are made cold; "
+            f"the domains of {dataset.name} are: {found} "
+            f"(e.g. split.target={np.unique(domain)[0]})"
+        )
     in_target = domain == str(target)
     if not in_target.any():
         found = ", ".join(repr(str(d)) for d in np.unique(domain)[:20])

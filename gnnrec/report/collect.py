@@ -1,8 +1,9 @@
 """Find finished runs and turn them into one row per run.
 
 A run directory is one that holds ``results.json`` (written last by
-``gnnrec-train``); a directory with ``error.txt`` instead is a failed run and
-is counted, not read. A row holds ``run_dir``, every scalar of
+``gnnrec-train``) and no ``error.txt``; a directory with ``error.txt`` is a
+failed run (a diverged one also has a ``results.json`` with ``status:
+diverged``) and is counted, not read. A row holds ``run_dir``, every scalar of
 ``results.json`` and ``override/<key>`` for every Hydra override
 (``.hydra/overrides.yaml``) whose value differs across the collected runs.
 """
@@ -45,7 +46,8 @@ def find_run_dirs(paths: list[str | Path]) -> tuple[list[Path], list[Path]]:
             raise DataError("no such file or directory", path=root)
         finished.update(p.parent for p in root.rglob("results.json"))
         failed.update(p.parent for p in root.rglob("error.txt"))
-    return sorted(finished), sorted(failed - finished)
+    # a diverged run has both: its results.json records how it ended, not metrics
+    return sorted(finished - failed), sorted(failed)
 
 
 def read_overrides(run_dir: Path) -> dict[str, str]:

@@ -278,6 +278,13 @@ class DataParallel:
         dist.broadcast(value, src=0)
         return bool(value.item())
 
+    def agree_signal(self, signum: int | None) -> int | None:
+        """A stop signal seen by any rank, on every rank (the largest number when
+        ranks saw different ones), so that all of them stop after the same epoch."""
+        value = torch.tensor([signum or 0], device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return int(value.item()) or None
+
     def close(self) -> None:
         """Leave the process group."""
         if dist.is_initialized():

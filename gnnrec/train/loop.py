@@ -3,18 +3,19 @@ negatives plus the model's auxiliary terms, early stopping."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import torch
 from tqdm.auto import tqdm
 
-from gnnrec.errors import ConfigError
+from gnnrec.errors import ConfigError, TrainingDiverged
 from gnnrec.evaluation.evaluator import Evaluator
 from gnnrec.losses.base import Loss, LossInput
 from gnnrec.losses.bpr import BPRLoss
@@ -28,12 +29,16 @@ from gnnrec.train.checkpoint import (
     save_checkpoint,
 )
 from gnnrec.train.distributed import DataParallel, Shard
+from gnnrec.train.divergence import DivergenceGuard, gradient_norm, likely_cause
 from gnnrec.train.early_stopping import EarlyStopping
+from gnnrec.train.preemption import TrainingInterrupted
 
 log = logging.getLogger(__name__)
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 ResumeCallback = Callable[[list[dict[str, float]]], None]
+StopRequest = Callable[[], int | None]
+"""Returns the signal that asks training to stop (e.g. ``StopSignals.requested``), or None."""
 
 
 @dataclass
@@ -90,6 +95,10 @@ class Trainer:
             (default) or ``test`` — the protocol of the NGCF/LightGCN papers,
             which report the best test epoch; optimistic, so only for
             reproducing published tables (a warning says so).
+        divergence_ratio: a step whose loss exceeds this many times
+            max(1, |first step's loss|) stops training as diverged
+            (:class:`~gnnrec.train.divergence.DivergenceGuard`); None: only
+            NaN/infinite losses and gradients do (they always do).
 
     Every epoch's row also holds ``train/elapsed_s``: seconds since training
     started (previous runs of a resumed fit included), evaluations included —
@@ -108,6 +117,7 @@ class Trainer:
     checkpoint_every: int = 0
     resume: bool = False
     select_on: str = "valid"
+    divergence_ratio: float | None = 1000.0
 
     def __post_init__(self) -> None:
         positive = {
@@ -136,6 +146,11 @@ class Trainer:
             raise ConfigError(f"train.select_on must be 'valid' or 'test', got {self.select_on!r}")
         if not isinstance(self.reg_weight, int | float) or self.reg_weight < 0:
             raise ConfigError(f"train.reg_weight must be >= 0, got {self.reg_weight!r}")
+        ratio = self.divergence_ratio
+        if ratio is not None and (
+            isinstance(ratio, bool) or not isinstance(ratio, int | float) or not ratio > 1
+        ):
+            raise ConfigError(f"train.divergence_ratio must be a number > 1 or null, got {ratio!r}")
 
     def step_terms(
         self,
@@ -198,6 +213,7 @@ class Trainer:
         checkpoint: Path | None = None,
         on_resume: ResumeCallback | None = None,
         parallel: DataParallel | None = None,
+        stop: StopRequest | None = None,
     ) -> FitResult:
         """Train ``model`` in place and leave it with its best validation weights.
 
@@ -208,12 +224,26 @@ class Trainer:
         checkpoint, training continues after its epoch and ``on_resume``
         receives the restored history (to rewrite per-epoch logs).
 
+        With ``stop`` (e.g. :meth:`StopSignals.requested`), a stop request
+        seen between two steps writes ``checkpoint`` and raises
+        :class:`~gnnrec.train.preemption.TrainingInterrupted`: mid-epoch, the
+        checkpoint holds the state at the start of that epoch (kept in memory
+        for this), so a resumed run replays the epoch and ends exactly as an
+        uninterrupted one.
+
+        A non-finite or exploding loss or a non-finite gradient
+        (``divergence_ratio``) raises :class:`~gnnrec.errors.TrainingDiverged`
+        before the optimiser applies the step; the model is left with the
+        best validated weights, and ``checkpoint`` (when given) then holds
+        them as its weights.
+
         With ``parallel`` (one process of a data-parallel run,
         :mod:`gnnrec.train.distributed`) each step's batch is split across
         the ranks and the gradients are averaged before the Adam step; every
         rank validates (identical weights, identical metrics) and all follow
         rank 0's early-stopping decision; only rank 0 calls ``on_epoch`` /
-        ``on_resume`` and writes the checkpoint.
+        ``on_resume`` and writes the checkpoint. Stop requests are then
+        honoured at the end of an epoch (all ranks agree on them there).
         """
         device = train_users.device
         main = parallel is None or parallel.is_main
@@ -245,6 +275,7 @@ class Trainer:
         check_loss_and_sampler(loss, sampler)
         optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
         stopper = EarlyStopping(self.patience)
+        guard = DivergenceGuard(self.divergence_ratio)
         n = len(train_users)
         steps = math.ceil(n / self.batch_size)
         history: list[dict[str, float]] = []
@@ -259,10 +290,64 @@ class Trainer:
             stopper.bad_rounds, stopper.best_state = state["bad_rounds"], state["best_state"]
             history, epoch, stopped = list(state["history"]), state["epoch"], state["stopped"]
             first, before = epoch + 1, state["train_time_s"]
+            guard.reference = state.get("divergence_reference")
             log.info("resumed from %s after epoch %d", checkpoint, epoch)
             if on_resume and main:
                 on_resume(list(history))
         resumed_from = first - 1
+
+        def snapshot(epoch: int, stop: bool, copy_tensors: bool) -> dict[str, Any]:
+            """The checkpoint of the state after ``epoch`` (tensors cloned when the
+            state is kept while training goes on)."""
+            state = {
+                "epoch": epoch,
+                "stopped": stop,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "random": random_states(generator),
+                "best": stopper.best,
+                "best_epoch": stopper.best_epoch,
+                "bad_rounds": stopper.bad_rounds,
+                "best_state": stopper.best_state,
+                "history": list(history),
+                "train_time_s": before + time.perf_counter() - start,
+                "divergence_reference": guard.reference,
+            }
+            if copy_tensors:
+                state["model"] = copy.deepcopy(state["model"])
+                state["optimizer"] = copy.deepcopy(state["optimizer"])
+            return state
+
+        def interrupted(signum: int, state: dict[str, Any]) -> TrainingInterrupted:
+            signum = int(signum)  # a plain int in the checkpoint, not a signal.Signals
+            written = checkpoint is not None and main
+            if written:
+                save_checkpoint(cast(Path, checkpoint), {**state, "interrupted_by": signum})
+            log.warning(
+                "stop requested (signal %d): checkpoint after epoch %d", signum, state["epoch"]
+            )
+            return TrainingInterrupted(signum, int(state["epoch"]), written)
+
+        def diverged(epoch: int, step: int, problem: str) -> TrainingDiverged:
+            stopper.restore(model)
+            kept = (
+                f"the best weights seen (epoch {stopper.best_epoch}, {monitor_key} "
+                f"{stopper.best:.4f}) are kept"
+                if stopper.best_state is not None
+                else "no weights were validated before it, so none are kept"
+            )
+            if checkpoint is not None and main and stopper.best_state is not None:
+                state = snapshot(epoch - 1, True, copy_tensors=False)
+                save_checkpoint(checkpoint, {**state, "diverged": problem})
+                kept += f" in {checkpoint} (init_from= starts a new run from them)"
+            message = (
+                f"training diverged at epoch {epoch}, step {step} of {steps}: {problem}; "
+                f"likely cause: {likely_cause(self.lr * self.lr_decay ** (epoch - 1), problem)}; "
+                f"{kept}"
+            )
+            best = stopper.best if stopper.best_state is not None else math.nan
+            return TrainingDiverged(message, epoch, step, stopper.best_epoch, best)
+
         bar = tqdm(
             initial=resumed_from,
             total=self.epochs,
@@ -272,7 +357,12 @@ class Trainer:
             dynamic_ncols=True,
             mininterval=0.5,
         )
+        keep_epoch_start = stop is not None and checkpoint is not None and parallel is None
         for epoch in range(first, self.epochs + 1 if not stopped else first):
+            # the state a stop request in the middle of this epoch goes back to
+            epoch_start = (
+                snapshot(epoch - 1, False, copy_tensors=True) if keep_epoch_start else None
+            )
             model.train()
             t0 = time.perf_counter()
             for group in optimizer.param_groups:
@@ -280,31 +370,44 @@ class Trainer:
             model.start_epoch(generator)
             perm = torch.randperm(n, device=device, generator=generator)
             totals: dict[str, float] = {}
+            grad_norms = 0.0
             for step in range(steps):
+                if epoch_start is not None and stop is not None and (signum := stop()) is not None:
+                    bar.close()
+                    raise interrupted(signum, epoch_start)
                 idx = perm[step * self.batch_size : (step + 1) * self.batch_size]
                 users, pos = train_users[idx], train_items[idx]
                 shard = parallel.shard(len(idx)) if parallel is not None else None
                 terms = self.step_terms(model, loss, sampler, users, pos, generator, shard)
                 total = terms["loss"]
+                values = {key: float(value.detach()) for key, value in terms.items()}
+                if parallel is None and (problem := guard.loss_problem(values["loss"])):
+                    bar.close()
+                    raise diverged(epoch, step + 1, problem)
                 optimizer.zero_grad(set_to_none=True)
                 total.backward()
                 weight = 1.0
                 if parallel is not None and shard is not None:
                     weight = shard.weight
                     parallel.all_reduce_gradients(model.parameters(), weight)
+                norm = gradient_norm(model.parameters())
+                if problem := guard.gradient_problem(norm):
+                    bar.close()
+                    raise diverged(epoch, step + 1, problem)
                 optimizer.step()
-                for key, value in terms.items():
-                    totals[key] = totals.get(key, 0.0) + float(value.detach()) * weight
+                grad_norms += norm
+                for key, value in values.items():
+                    totals[key] = totals.get(key, 0.0) + value * weight
             if parallel is not None:
                 totals = parallel.sum_over_ranks(totals)
             row: dict[str, float] = {f"train/{k}": v / steps for k, v in totals.items()}
-            if not math.isfinite(row["train/loss"]):
-                raise FloatingPointError(
-                    f"training loss became {row['train/loss']} at epoch {epoch}"
-                )
+            if parallel is not None and (problem := guard.loss_problem(row["train/loss"])):
+                bar.close()
+                raise diverged(epoch, steps, problem.replace("the loss", "the epoch's mean loss"))
+            row["train/grad_norm"] = grad_norms / steps
             row["train/epoch_time_s"] = time.perf_counter() - t0
             row["train/lr"] = optimizer.param_groups[0]["lr"]
-            stop = False
+            stop_now = False
             if validate and (epoch % self.eval_every == 0 or epoch == self.epochs):
                 model.eval()
                 row.update(evaluator.evaluate(model.scorer(), part).metrics)
@@ -314,7 +417,7 @@ class Trainer:
                         f"train.monitor={self.monitor!r} is not a validation metric; "
                         f"choose one of: {', '.join(known)}"
                     )
-                stop = stopper.step(row[monitor_key], epoch, model)
+                stop_now = stopper.step(row[monitor_key], epoch, model)
             row["train/elapsed_s"] = before + time.perf_counter() - start
             row["epoch"] = epoch
             history.append(row)
@@ -325,32 +428,22 @@ class Trainer:
             )
             if on_epoch and main:
                 on_epoch(epoch, row)
+            signum = stop() if stop is not None else None
             if parallel is not None:
-                stop = parallel.agree(stop)
-            last = stop or epoch == self.epochs
+                stop_now = parallel.agree(stop_now)
+                signum = parallel.agree_signal(signum)
+            last = stop_now or epoch == self.epochs
+            if signum is not None and not last:
+                bar.close()
+                raise interrupted(signum, snapshot(epoch, False, copy_tensors=False))
             if (
                 checkpoint is not None
                 and main
                 and self.checkpoint_every
                 and (epoch % self.checkpoint_every == 0 or last)
             ):
-                save_checkpoint(
-                    checkpoint,
-                    {
-                        "epoch": epoch,
-                        "stopped": stop,
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "random": random_states(generator),
-                        "best": stopper.best,
-                        "best_epoch": stopper.best_epoch,
-                        "bad_rounds": stopper.bad_rounds,
-                        "best_state": stopper.best_state,
-                        "history": history,
-                        "train_time_s": before + time.perf_counter() - start,
-                    },
-                )
-            if stop:
+                save_checkpoint(checkpoint, snapshot(epoch, stop_now, copy_tensors=False))
+            if stop_now:
                 log.info(
                     "early stop at epoch %d (best %s=%.4f at epoch %d)",
                     epoch,
