@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +106,29 @@ def write_small_ml100k(folder: Path) -> None:
     rows = ["item_id:token\tmovie_title:token_seq\tclass:token_seq"]
     rows += [f"{i}\tMovie {i}\t{genres[i % 4]}" for i in range(24)]
     (folder / "ml-100k.item").write_text("\n".join(rows) + "\n")
+
+
+@pytest.fixture
+def train_here(monkeypatch, capsys, hydra_restore_singletons):
+    """``gnnrec-train`` through its entry point in this process: the console
+    script's code, without the 4 s of interpreter and import start-up per call
+    (the one-line error cases are many). Returns ``(exit status, stdout,
+    stderr)``. Kills, signals and locks keep real processes (``test_faults``).
+    """
+
+    def call(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+        monkeypatch.chdir(cwd)
+        monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+        monkeypatch.setattr(sys, "argv", ["gnnrec-train", *args])
+        capsys.readouterr()
+        from gnnrec.cli.train import main
+
+        try:
+            main()
+            status = 0
+        except SystemExit as stop:
+            status = stop.code if isinstance(stop.code, int) else 1
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, status, out.out, out.err)
+
+    return call

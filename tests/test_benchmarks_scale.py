@@ -21,6 +21,7 @@ def _module(name: str):
     return module
 
 
+@pytest.mark.slow  # a long end-to-end run: `make test-all`
 def test_train_scale_writes_a_row_per_size(tmp_path: Path) -> None:
     cmd = [
         sys.executable,

@@ -169,6 +169,7 @@ def test_multirun_sweeps_models_one_directory_each(tmp_path):
     assert models == ["mf", "mostpop"]
 
 
+@pytest.mark.slow  # a long end-to-end run: `make test-all`
 def test_gat_with_overrides(tmp_path):
     gnnrec_train(
         "model=gat",
@@ -205,15 +206,13 @@ def test_unknown_model_lists_the_available_ones(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def _bad_dataset_run(tmp_path: Path, inter: str | None) -> subprocess.CompletedProcess:
+def _bad_dataset_run(run, tmp_path: Path, inter: str | None) -> subprocess.CompletedProcess:
     data = tmp_path / "data"
     data.mkdir()
     if inter is not None:
         (data / "ml-100k.inter").write_text(inter)
     (data / "ml-100k.item").write_text("item_id:token\tclass:token_seq\n1\tDrama\n")
-    return gnnrec_train(
-        f"dataset.root={data}", "logger=none", "hydra.run.dir=out", cwd=tmp_path, check=False
-    )
+    return run(f"dataset.root={data}", "logger=none", "hydra.run.dir=out", cwd=tmp_path)
 
 
 HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
@@ -235,8 +234,8 @@ HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
     ],
     ids=["missing-file", "empty", "missing-column", "bad-rating"],
 )
-def test_bad_input_is_a_located_error_without_results(tmp_path, inter, message):
-    proc = _bad_dataset_run(tmp_path, inter)
+def test_bad_input_is_a_located_error_without_results(train_here, tmp_path, inter, message):
+    proc = _bad_dataset_run(train_here, tmp_path, inter)
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -277,8 +276,8 @@ def test_bad_input_is_a_located_error_without_results(tmp_path, inter, message):
         ("seed=4294967296", "gnnrec-train: error: seed=4294967296: expected an integer from 0"),
     ],
 )
-def test_bad_options_are_config_errors(tmp_path, override, message):
-    proc = gnnrec_train(override, "logger=none", "hydra.run.dir=out", cwd=tmp_path, check=False)
+def test_bad_options_are_config_errors(train_here, tmp_path, override, message):
+    proc = train_here(override, "logger=none", "hydra.run.dir=out", cwd=tmp_path)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("gnnrec-train: error")]
@@ -287,13 +286,9 @@ def test_bad_options_are_config_errors(tmp_path, override, message):
         assert not (tmp_path / "out" / "config.yaml").exists()  # stopped before any work
 
 
-def test_missing_dataset_folder(tmp_path):
-    proc = gnnrec_train(
-        "dataset.root=/no/such/folder",
-        "logger=none",
-        "hydra.run.dir=out",
-        cwd=tmp_path,
-        check=False,
+def test_missing_dataset_folder(train_here, tmp_path):
+    proc = train_here(
+        "dataset.root=/no/such/folder", "logger=none", "hydra.run.dir=out", cwd=tmp_path
     )
     assert proc.returncode == 2
     assert (
@@ -303,6 +298,7 @@ def test_missing_dataset_folder(tmp_path):
     assert not (tmp_path / "out" / "results.json").exists()
 
 
+@pytest.mark.slow  # a long end-to-end run: `make test-all`
 def test_monitor_users_and_select_on(tmp_path):
     """A sampled monitor only drives training; results cover every user. select_on=test
     monitors the test part (the papers' protocol) and says it is optimistic."""
@@ -336,15 +332,11 @@ def test_monitor_users_and_select_on(tmp_path):
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
 
 
-def test_cross_domain_split_without_a_target_names_the_key_and_the_domains(tmp_path):
-    proc = gnnrec_train(
-        "dataset=ml-100k-domains",
-        "split=cross_domain",
-        "logger=none",
-        "hydra.run.dir=out",
+def test_cross_domain_split_without_a_target_names_the_key_and_the_domains(train_here, tmp_path):
+    proc = train_here(
+        "dataset=ml-100k-domains", "split=cross_domain", "logger=none", "hydra.run.dir=out",
         cwd=tmp_path,
-        check=False,
-    )
+    )  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     (line,) = [x for x in proc.stderr.splitlines() if x.startswith("gnnrec-train: error")]
     assert "split=cross_domain needs split.target" in line

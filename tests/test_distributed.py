@@ -218,6 +218,7 @@ def test_torchrun_matches_one_process_and_rank_0_alone_writes(tmp_path):
     assert two["best_epoch"] == one["best_epoch"]
 
 
+@pytest.mark.slow  # a long end-to-end run: `make test-all`
 def test_submitit_tasks_of_one_job_train_as_ranks(tmp_path):
     """``launcher=slurm hydra.launcher.tasks_per_node=2``'s local twin: submitit
     starts two tasks of one job, they join one process group, rank 0 writes."""

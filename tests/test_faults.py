@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.test_checkpoint import without_times
 from tests.test_cli_train import BIN
 
@@ -79,6 +81,31 @@ def train(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProc
     return proc
 
 
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The uninterrupted run (``MF``) that every interrupted one must equal."""
+    folder = tmp_path_factory.mktemp("reference")
+    train(*MF, "hydra.run.dir=full", cwd=folder)
+    return folder / "full"
+
+
+def test_a_run_killed_with_sigkill_resumes_to_the_uninterrupted_metrics(tmp_path, reference):
+    proc = start(*MF, "hydra.run.dir=killed", cwd=tmp_path)
+    wait_for_epochs(proc, tmp_path / "killed", 4)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed" / "results.json").exists()
+    assert (tmp_path / "killed" / "checkpoint.pt").is_file()
+    resumed = train(*MF, "train.resume=true", "hydra.run.dir=killed", cwd=tmp_path)
+    assert "resumed from" in resumed.stdout
+    # the kernel released the killed run's lock: the resumed run took it over
+    assert "took over the lock of pid" in resumed.stdout
+    assert final_metrics(tmp_path / "killed") == final_metrics(reference)
+    assert epoch_rows(tmp_path / "killed") == epoch_rows(reference)  # none lost or repeated
+    again = train(*MF, "train.resume=true", "hydra.run.dir=killed", cwd=tmp_path)
+    assert "finished already (train.resume=true), skipped" in again.stdout
+
+
 def test_resuming_into_another_configuration_is_refused_and_writes_nothing(tmp_path):
     train(*MF, "train.epochs=2", "hydra.run.dir=run", cwd=tmp_path)
     before = snapshot(tmp_path / "run")
@@ -141,17 +168,16 @@ def test_a_second_writer_is_refused_and_a_dead_writers_lock_is_taken_over(tmp_pa
     finally:
         first.kill()
         first.wait()
-    third = train(
-        "model=mf", *QUIET, "train.checkpoint_every=1", "train.resume=true", "hydra.run.dir=run",
-        cwd=tmp_path,
-    )  # fmt: skip
+    # a new run into the directory (no resume: it replaces the killed one's files)
+    third = train("model=mf", "train.epochs=1", *QUIET, "hydra.run.dir=run", cwd=tmp_path)
     assert f"took over the lock of pid {first.pid}" in third.stdout
-    assert "continuing its checkpoint" in third.stdout
+    assert "holds a previous run: replaced" in third.stdout
     assert json.loads((tmp_path / "run" / "results.json").read_text())["status"] == "finished"
 
 
-def test_sigterm_writes_a_checkpoint_and_the_next_run_ends_as_an_uninterrupted_one(tmp_path):
-    train(*MF, "hydra.run.dir=full", cwd=tmp_path)
+def test_sigterm_writes_a_checkpoint_and_the_next_run_ends_as_an_uninterrupted_one(
+    tmp_path, reference
+):
     proc = start(*MF, "hydra.run.dir=cut", cwd=tmp_path)
     wait_for_epochs(proc, tmp_path / "cut", 3)
     proc.send_signal(signal.SIGTERM)
@@ -164,13 +190,14 @@ def test_sigterm_writes_a_checkpoint_and_the_next_run_ends_as_an_uninterrupted_o
     # the same command again (no train.resume): it continues where it stopped
     again = train(*MF, "hydra.run.dir=cut", cwd=tmp_path)
     assert "its checkpoint was written on a stop signal" in again.stdout
-    assert final_metrics(tmp_path / "cut") == final_metrics(tmp_path / "full")
-    assert epoch_rows(tmp_path / "cut") == epoch_rows(tmp_path / "full")
+    assert final_metrics(tmp_path / "cut") == final_metrics(reference)
+    assert epoch_rows(tmp_path / "cut") == epoch_rows(reference)
     assert not (tmp_path / "cut" / "interrupted.json").exists()
 
 
-def test_submitit_requeues_a_preempted_job_and_the_sweep_ends_as_an_uninterrupted_one(tmp_path):
-    train(*MF, "hydra.run.dir=full", cwd=tmp_path)
+def test_submitit_requeues_a_preempted_job_and_the_sweep_ends_as_an_uninterrupted_one(
+    tmp_path, reference
+):
     sweep = start(
         "-m", "launcher=submitit_local", *MF, "hydra.sweep.dir=sweep", cwd=tmp_path
     )  # fmt: skip
@@ -188,5 +215,5 @@ def test_submitit_requeues_a_preempted_job_and_the_sweep_ends_as_an_uninterrupte
     logs = "".join(p.read_text() for p in (tmp_path / "sweep" / ".submitit").rglob("*_log.*"))
     assert "SIGUSR2: stopped after writing the checkpoint of epoch" in logs
     assert "Requeued job" in logs and "continuing its checkpoint" in logs
-    assert final_metrics(job) == final_metrics(tmp_path / "full")
-    assert epoch_rows(job) == epoch_rows(tmp_path / "full")
+    assert final_metrics(job) == final_metrics(reference)
+    assert epoch_rows(job) == epoch_rows(reference)

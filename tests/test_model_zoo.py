@@ -132,6 +132,7 @@ def test_every_model_trains_with_every_loss_and_sampler(name, components, tiny_d
 ON_ML100K = [m for m in MODELS if m not in NEEDS_DOMAINS]
 
 
+@pytest.mark.slow  # a long end-to-end run: `make test-all`
 def test_every_model_runs_from_gnnrec_train(tmp_path):
     """One multirun over the whole zoo on the bundled data (one epoch each)."""
     proc = gnnrec_train(

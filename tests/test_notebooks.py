@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from tests.test_cli_train import gnnrec_train
@@ -21,6 +22,7 @@ def test_quickstart_code_runs():
     assert namespace["test"].metrics["test/recall@20"] > 0
 
 
+@pytest.mark.slow  # a long end-to-end run: `make test-all`
 def test_sweep_analysis_notebook_executes_on_a_tiny_sweep(tmp_path, monkeypatch):
     """A real two-configuration sweep, then the notebook through a Jupyter kernel (nbclient)."""
     gnnrec_train(

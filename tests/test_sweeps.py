@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import optuna
+import pytest
 from hydra import compose, initialize_config_module
 
 from tests.test_cli_train import gnnrec_train, run_dirs
@@ -21,6 +22,7 @@ def compose_train(*overrides: str, return_hydra_config: bool = False):
         )
 
 
+@pytest.mark.slow  # a long end-to-end run: `make test-all`
 def test_optuna_search_maximises_the_validation_metric_and_continues_its_study(tmp_path):
     args = ("hparams_search=lightgcn_optuna", "train.epochs=1", *QUIET)
     gnnrec_train(*args, "hydra.sweeper.n_trials=2", "hydra.sweep.dir=first", cwd=tmp_path)
@@ -36,6 +38,31 @@ def test_optuna_search_maximises_the_validation_metric_and_continues_its_study(t
     assert len(study.trials) == 3  # the second command continued the stored study
 
 
+def test_a_diverging_trial_is_a_failed_optuna_trial_and_the_study_goes_on(tmp_path):
+    """Optuna 2.10 refuses a NaN value (the sweep used to stop there): a failed job is a
+    FAIL trial, the next trials run, the sweep report lists the failure."""
+    space = '{train.lr:"choice(1000000.0, 0.005)",train.reg_weight:"choice(0.0001)",'
+    space += 'model.num_layers:"choice(1)"}'
+    proc = gnnrec_train(
+        "hparams_search=lightgcn_optuna",
+        "train.epochs=1",
+        *QUIET,
+        "hydra.sweeper.n_trials=3",
+        f"hydra.sweeper.params={space}",
+        "hydra.sweep.dir=sweep",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 2  # the sweep ends, and says a job failed
+    study = optuna.load_study(
+        study_name="lightgcn-ml-100k", storage=f"sqlite:///{tmp_path / 'optuna.db'}"
+    )
+    states = {t.params["train.lr"]: t.state.name for t in study.trials}
+    assert len(study.trials) == 3 and states == {1e6: "FAIL", 0.005: "COMPLETE"}
+    assert "failed" in proc.stdout and "training diverged at epoch 1" in proc.stdout
+
+
+@pytest.mark.slow  # a long end-to-end run: `make test-all`
 def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
     gnnrec_train(
         "-m",
@@ -51,6 +78,7 @@ def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
     assert done == {"mostpop", "itemknn"}
 
 
+@pytest.mark.slow  # a long end-to-end run: `make test-all`
 def test_slurm_launcher_composes_and_its_jobs_run_under_submitit_locally(tmp_path):
     cfg = compose_train("launcher=slurm", return_hydra_config=True)
     assert cfg.hydra.launcher._target_.endswith("submitit_launcher.SlurmLauncher")

@@ -110,8 +110,8 @@ def test_cli_trains_with_a_chosen_loss_and_sampler(tmp_path):
         ),
     ],
 )
-def test_cli_rejects_options_that_do_not_fit(overrides, message, tmp_path):
-    proc = gnnrec_train(*overrides, "logger=none", "hydra.run.dir=out", cwd=tmp_path, check=False)
+def test_cli_rejects_options_that_do_not_fit(train_here, overrides, message, tmp_path):
+    proc = train_here(*overrides, "logger=none", "hydra.run.dir=out", cwd=tmp_path)
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.startswith("gnnrec-train: error")]
     assert len(lines) == 1 and message in lines[0], proc.stderr[-2000:]

@@ -555,6 +555,22 @@ def stopped(err: TrainingInterrupted, run_dir: Path, signals: StopSignals) -> No
     sys.exit(128 + err.signum)
 
 
+class JobFailed(Exception):
+    """A failed job of an Optuna search (a bad configuration, a diverged trial)."""
+
+
+def failed_job(message: str) -> float:
+    """What a failed job of a multirun returns: NaN, so that Hydra's basic sweeper
+    (which stops at a job that raised) goes on and the SweepReport lists it; or,
+    under the Optuna sweeper (which cannot take a NaN value: optuna 2.10 refuses
+    it and the whole study stops), an exception, which it records as a FAIL
+    trial before going on with the next one."""
+    sweeper = str(HydraConfig.get().sweeper.get("_target_", ""))
+    if "optuna" in sweeper.lower():
+        raise JobFailed(message) from None
+    return math.nan
+
+
 @hydra.main(version_base="1.3", config_path="pkg://gnnrec.conf", config_name="train")
 def _hydra_main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
@@ -596,7 +612,7 @@ def _hydra_main(cfg: DictConfig) -> float:
         if not isinstance(err, RunDirError | TrainingDiverged):
             print(f"(the run directory {run_dir} holds no results)", file=sys.stderr)
         if in_sweep:  # the other jobs go on; SweepReport lists the failures at the end
-            return math.nan
+            return failed_job(str(err))
         sys.exit(2)
     except Exception:
         if not in_sweep:
@@ -605,7 +621,7 @@ def _hydra_main(cfg: DictConfig) -> float:
         if is_main() and owned:
             write_text_atomic(run_dir / "error.txt", traceback.format_exc())
         log.exception("job %s failed", run_dir)
-        return math.nan
+        return failed_job(f"job {run_dir} failed (traceback in its error.txt)")
     finally:
         if lock is not None:
             lock.release()
