@@ -15,9 +15,14 @@ import pytest
 BIN = Path(sys.executable).parent
 
 
-def gnnrec_train(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+def gnnrec_train(
+    *args: str, cwd: Path, check: bool = True, threads: int | None = None
+) -> subprocess.CompletedProcess:
+    """``gnnrec-train`` in its own process; ``threads`` sets ``OMP_NUM_THREADS``."""
     env = {**os.environ, "HYDRA_FULL_ERROR": "0", "WANDB_MODE": "offline"}
     env.pop("WANDB_API_KEY", None)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
     proc = subprocess.run(
         [str(BIN / "gnnrec-train"), *args],
         cwd=cwd,

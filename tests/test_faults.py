@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_checkpoint import without_times
-from tests.test_cli_train import BIN
+from tests.test_cli_train import BIN, gnnrec_train
 
 QUIET = ("logger=none", "train.progress=false")
 MF = ("model=mf", "train.epochs=12", "train.patience=100", "train.checkpoint_every=1", *QUIET)
@@ -68,17 +68,7 @@ def epoch_rows(run_dir: Path) -> list[dict]:
 
 
 def train(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [str(BIN / "gnnrec-train"), *args],
-        cwd=cwd,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"gnnrec-train failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return proc
+    return gnnrec_train(*args, cwd=cwd, check=check, threads=1)
 
 
 @pytest.fixture(scope="module")
