@@ -18,10 +18,10 @@ from tests.test_cli_train import BIN, gnnrec_train
 
 QUIET = ("logger=none", "train.progress=false")
 MF = ("model=mf", "train.epochs=12", "train.patience=100", "train.checkpoint_every=1", *QUIET)
-# One thread: on this project's 2-vCPU VM, 2-thread CPU runs were seen to differ in the last
-# bits between two identical processes (Adam's update, per OpenMP thread; not reproduced
-# with the threads pinned to one CPU). The faults tested here must give *exactly* the
-# uninterrupted run's metrics, which a 1-thread run makes a fair test of.
+# One thread: the faults tested here must end with *exactly* the uninterrupted run's
+# metrics, a property of resume, not of a platform's threaded arithmetic (two-thread
+# runs of this VM once differed by thread through MKL's sqrt in Adam; the trainer now
+# uses the fused Adam, and test_cli_train checks two-thread determinism).
 ENV = {
     **os.environ,
     "HYDRA_FULL_ERROR": "0",
