@@ -13,6 +13,7 @@ import pytest
 
 from gnnrec.data.load import dataset_files, load_dataset
 from gnnrec.data.readers import read_table, to_codes, to_timestamps
+from gnnrec.data.stats import domain_table
 from gnnrec.errors import ConfigError
 
 # (user, item, rating, time) rows; the loaded dataset is the same in every format.
@@ -218,6 +219,11 @@ def test_shops_keep_their_own_item_catalogues(tmp_path: Path) -> None:
         ("1", "B:0", "B", "train"),
         ("2", "A:1", "A", "train"),
         ("2", "B:0", "B", "train"),
+    ]
+    # the stats count each shop's own users and items
+    assert domain_table(ds) == [
+        {"domain": "A", "interactions": 3, "users": 2, "items": 2},
+        {"domain": "B", "interactions": 2, "users": 2, "items": 1},
     ]
     # shops that really share item ids say so
     shared = load_dataset("t", {**spec, "shared_item_ids": True}, root=tmp_path)

@@ -33,7 +33,7 @@ from gnnrec.data.dataset import InteractionDataset
 from gnnrec.data.export import export_recbole, recbole_config
 from gnnrec.data.registry import REGISTRY, is_fetched, raw_dir
 from gnnrec.data.split import Split
-from gnnrec.data.stats import category_table, dataset_stats, split_stats
+from gnnrec.data.stats import category_table, dataset_stats, domain_table, split_stats
 from gnnrec.errors import ConfigError, GnnrecError
 
 log = logging.getLogger("gnnrec")
@@ -194,6 +194,16 @@ def stats_text(dataset: InteractionDataset, split: Split, top: int, seconds: flo
                 f"  {row['category'][:31]:<32}{row['items']:>10,}{row['interactions']:>14,}"
                 f"{row['share']:>9.2%}"
             )
+    domains = domain_table(dataset)
+    if domains:
+        lines.append("")
+        lines.append(f"domains ({len(domains)})")
+        lines.append(f"  {'domain':<32}{'users':>10}{'items':>10}{'interactions':>14}")
+        for row in domains:
+            lines.append(
+                f"  {str(row['domain'])[:31]:<32}{row['users']:>10,}{row['items']:>10,}"
+                f"{row['interactions']:>14,}"
+            )
     lines.append("")
     lines.append(f"split {s['method']}" + (f" (seed {s['seed']})" if s["seed"] is not None else ""))
     for part in ("train", "valid", "test"):
@@ -217,6 +227,7 @@ def run_stats(cfg: DictConfig) -> None:
         out = {
             "dataset": dataset_stats(dataset),
             "categories": category_table(dataset),
+            "domains": domain_table(dataset),
             "split": split_stats(split),
             "load_seconds": seconds,
         }

@@ -47,6 +47,29 @@ def category_table(dataset: InteractionDataset) -> list[dict[str, float | str]]:
     ]
 
 
+def domain_table(dataset: InteractionDataset, column: str = "domain") -> list[dict[str, object]]:
+    """One row per domain (shop) of ``dataset.extras[column]``, in name order:
+    ``domain``, ``interactions``, ``users`` and ``items`` (distinct ones with an
+    interaction there); empty when the dataset has no such column. Shops with
+    their own catalogues (``files_as: [domain, ...]``) share no item, so their
+    ``items`` add up to the dataset's."""
+    if column not in dataset.extras:
+        return []
+    domain = np.asarray(dataset.extras[column]).astype(str)
+    rows: list[dict[str, object]] = []
+    for name in np.unique(domain):
+        inside = domain == name
+        rows.append(
+            {
+                "domain": str(name),
+                "interactions": int(inside.sum()),
+                "users": len(np.unique(dataset.users[inside])),
+                "items": len(np.unique(dataset.items[inside])),
+            }
+        )
+    return rows
+
+
 def dataset_stats(dataset: InteractionDataset) -> dict[str, object]:
     """Sizes, density, interaction-count quantiles and category coverage."""
     per_user = np.bincount(dataset.users, minlength=dataset.num_users)
