@@ -65,14 +65,21 @@ computes; ``train.epochs`` may also be raised. Every other difference between
 the stored and the new configuration refuses ``train.resume``."""
 
 
-def _holder(path: Path) -> str:
-    """``pid 123 on host, since <time>`` from a lock file, or a plain phrase."""
+def _read_holder(text: str) -> dict[str, Any] | None:
+    """The ``{"pid", "host", "since"}`` a lock file holds, or None if it holds none."""
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(info["since"])))
-        return f"pid {info['pid']} on {info['host']}, since {since}"
-    except (OSError, ValueError, KeyError, TypeError):
+        info = json.loads(text)
+        return {"pid": int(info["pid"]), "host": str(info["host"]), "since": float(info["since"])}
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _describe(info: dict[str, Any] | None) -> str:
+    """``pid 123 on host, since <time>``, or a plain phrase for an unreadable file."""
+    if info is None:
         return "another process"
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["since"]))
+    return f"pid {info['pid']} on {info['host']}, since {since}"
 
 
 def _alive(pid: int) -> bool:
@@ -109,19 +116,23 @@ class RunDirLock:
             os.close(fd)
             if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise RunDirError(f"{self.path}: cannot lock the run directory ({err})") from None
+            try:
+                holder = _read_holder(self.path.read_text(encoding="utf-8"))
+            except OSError:
+                holder = None
             raise RunDirError(
-                f"run directory {self.run_dir} is in use by {_holder(self.path)}; "
+                f"run directory {self.run_dir} is in use by {_describe(holder)}; "
                 "wait for that run to end or choose another directory (hydra.run.dir=...)"
             ) from None
-        previous = os.read(fd, 4096).decode("utf-8", "replace").strip()
-        if previous:
-            try:
-                pid = int(json.loads(previous)["pid"])
-                host = json.loads(previous)["host"]
-            except (ValueError, KeyError, TypeError):
-                pid, host = -1, ""
-            if host == socket.gethostname() and pid > 0 and not _alive(pid):
-                self.stale = _holder(self.path)
+        # a holder still named in the file left it without releasing: it was killed
+        previous = _read_holder(os.read(fd, 4096).decode("utf-8", "replace"))
+        if (
+            previous is not None
+            and previous["host"] == socket.gethostname()
+            and previous["pid"] > 0
+            and not _alive(previous["pid"])
+        ):
+            self.stale = _describe(previous)
         info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
