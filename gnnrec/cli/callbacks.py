@@ -8,6 +8,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from gnnrec.report.collect import find_run_dirs
+
 
 class SweepReport(Callback):
     """After a multirun: how many jobs finished and which failed, with their errors.
@@ -20,9 +22,8 @@ class SweepReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep = Path(config.hydra.sweep.dir)
-        failed = sorted(p.parent for p in sweep.glob("*/error.txt"))
-        # a diverged run records how it ended in results.json and its error in error.txt
-        finished = sorted(p.parent for p in sweep.glob("*/results.json") if p.parent not in failed)
+        # the rule gnnrec-report counts by: a diverged run (results.json and error.txt) failed
+        finished, failed = find_run_dirs([sweep]) if sweep.is_dir() else ([], [])
         print(f"\nsweep {sweep}: {len(finished)} job(s) finished, {len(failed)} failed")
         for job in failed:
             lines = (job / "error.txt").read_text(encoding="utf-8").strip().splitlines()

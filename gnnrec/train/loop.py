@@ -364,101 +364,104 @@ class Trainer:
             mininterval=0.5,
         )
         keep_epoch_start = stop is not None and checkpoint is not None and parallel is None
-        for epoch in range(first, self.epochs + 1 if not stopped else first):
-            # the state a stop request in the middle of this epoch goes back to
-            epoch_start = (
-                snapshot(epoch - 1, False, copy_tensors=True) if keep_epoch_start else None
-            )
-            model.train()
-            t0 = time.perf_counter()
-            for group in optimizer.param_groups:
-                group["lr"] = self.lr * self.lr_decay ** (epoch - 1)
-            model.start_epoch(generator)
-            perm = torch.randperm(n, device=device, generator=generator)
-            totals: dict[str, float] = {}
-            grad_norms = 0.0
-            for step in range(steps):
-                if epoch_start is not None and stop is not None and (signum := stop()) is not None:
-                    bar.close()
-                    raise interrupted(signum, epoch_start)
-                idx = perm[step * self.batch_size : (step + 1) * self.batch_size]
-                users, pos = train_users[idx], train_items[idx]
-                shard = parallel.shard(len(idx)) if parallel is not None else None
-                terms = self.step_terms(model, loss, sampler, users, pos, generator, shard)
-                total = terms["loss"]
-                values = {key: float(value.detach()) for key, value in terms.items()}
-                if parallel is None and (problem := guard.loss_problem(values["loss"])):
-                    bar.close()
-                    raise diverged(epoch, step + 1, problem)
-                optimizer.zero_grad(set_to_none=True)
-                total.backward()
-                weight = 1.0
-                if parallel is not None and shard is not None:
-                    weight = shard.weight
-                    parallel.all_reduce_gradients(model.parameters(), weight)
-                norm = gradient_norm(model.parameters())
-                if problem := guard.gradient_problem(norm):
-                    bar.close()
-                    raise diverged(epoch, step + 1, problem)
-                optimizer.step()
-                grad_norms += norm
-                for key, value in values.items():
-                    totals[key] = totals.get(key, 0.0) + value * weight
-            if parallel is not None:
-                totals = parallel.sum_over_ranks(totals)
-            row: dict[str, float] = {f"train/{k}": v / steps for k, v in totals.items()}
-            if parallel is not None and (problem := guard.loss_problem(row["train/loss"])):
-                bar.close()
-                raise diverged(epoch, steps, problem.replace("the loss", "the epoch's mean loss"))
-            row["train/grad_norm"] = grad_norms / steps
-            row["train/epoch_time_s"] = time.perf_counter() - t0
-            row["train/lr"] = optimizer.param_groups[0]["lr"]
-            stop_now = False
-            if validate and (epoch % self.eval_every == 0 or epoch == self.epochs):
-                model.eval()
-                row.update(evaluator.evaluate(model.scorer(), part).metrics)
-                if monitor_key not in row:
-                    known = sorted(k.split("/", 1)[1] for k in row if k.startswith(f"{part}/"))
-                    raise ConfigError(
-                        f"train.monitor={self.monitor!r} is not a validation metric; "
-                        f"choose one of: {', '.join(known)}"
-                    )
-                stop_now = stopper.step(row[monitor_key], epoch, model)
-            row["train/elapsed_s"] = before + time.perf_counter() - start
-            row["epoch"] = epoch
-            history.append(row)
-            bar.update(1)
-            bar.set_postfix(
-                loss=f"{row['train/loss']:.4f}",
-                best=f"{stopper.best:.4f}" if stopper.best_state is not None else "-",
-            )
-            if on_epoch and main:
-                on_epoch(epoch, row)
-            signum = stop() if stop is not None else None
-            if parallel is not None:
-                stop_now = parallel.agree(stop_now)
-                signum = parallel.agree_signal(signum)
-            last = stop_now or epoch == self.epochs
-            if signum is not None and not last:
-                bar.close()
-                raise interrupted(signum, snapshot(epoch, False, copy_tensors=False))
-            if (
-                checkpoint is not None
-                and main
-                and self.checkpoint_every
-                and (epoch % self.checkpoint_every == 0 or last)
-            ):
-                save_checkpoint(checkpoint, snapshot(epoch, stop_now, copy_tensors=False))
-            if stop_now:
-                log.info(
-                    "early stop at epoch %d (best %s=%.4f at epoch %d)",
-                    epoch,
-                    self.monitor,
-                    stopper.best,
-                    stopper.best_epoch,
+        try:
+            for epoch in range(first, self.epochs + 1 if not stopped else first):
+                # the state a stop request in the middle of this epoch goes back to
+                epoch_start = (
+                    snapshot(epoch - 1, False, copy_tensors=True) if keep_epoch_start else None
                 )
-                break
-        bar.close()
+                model.train()
+                t0 = time.perf_counter()
+                for group in optimizer.param_groups:
+                    group["lr"] = self.lr * self.lr_decay ** (epoch - 1)
+                model.start_epoch(generator)
+                perm = torch.randperm(n, device=device, generator=generator)
+                totals: dict[str, float] = {}
+                grad_norms = 0.0
+                for step in range(steps):
+                    if (
+                        epoch_start is not None
+                        and stop is not None
+                        and (signum := stop()) is not None
+                    ):
+                        raise interrupted(signum, epoch_start)
+                    idx = perm[step * self.batch_size : (step + 1) * self.batch_size]
+                    users, pos = train_users[idx], train_items[idx]
+                    shard = parallel.shard(len(idx)) if parallel is not None else None
+                    terms = self.step_terms(model, loss, sampler, users, pos, generator, shard)
+                    total = terms["loss"]
+                    values = {key: float(value.detach()) for key, value in terms.items()}
+                    if parallel is None and (problem := guard.loss_problem(values["loss"])):
+                        raise diverged(epoch, step + 1, problem)
+                    optimizer.zero_grad(set_to_none=True)
+                    total.backward()
+                    weight = 1.0
+                    if parallel is not None and shard is not None:
+                        weight = shard.weight
+                        parallel.all_reduce_gradients(model.parameters(), weight)
+                    norm = gradient_norm(model.parameters())
+                    if problem := guard.gradient_problem(norm):
+                        raise diverged(epoch, step + 1, problem)
+                    optimizer.step()
+                    grad_norms += norm
+                    for key, value in values.items():
+                        totals[key] = totals.get(key, 0.0) + value * weight
+                if parallel is not None:
+                    totals = parallel.sum_over_ranks(totals)
+                row: dict[str, float] = {f"train/{k}": v / steps for k, v in totals.items()}
+                if parallel is not None and (problem := guard.loss_problem(row["train/loss"])):
+                    raise diverged(
+                        epoch, steps, problem.replace("the loss", "the epoch's mean loss")
+                    )
+                row["train/grad_norm"] = grad_norms / steps
+                row["train/epoch_time_s"] = time.perf_counter() - t0
+                row["train/lr"] = optimizer.param_groups[0]["lr"]
+                stop_now = False
+                if validate and (epoch % self.eval_every == 0 or epoch == self.epochs):
+                    model.eval()
+                    row.update(evaluator.evaluate(model.scorer(), part).metrics)
+                    if monitor_key not in row:
+                        known = sorted(k.split("/", 1)[1] for k in row if k.startswith(f"{part}/"))
+                        raise ConfigError(
+                            f"train.monitor={self.monitor!r} is not a validation metric; "
+                            f"choose one of: {', '.join(known)}"
+                        )
+                    stop_now = stopper.step(row[monitor_key], epoch, model)
+                row["train/elapsed_s"] = before + time.perf_counter() - start
+                row["epoch"] = epoch
+                history.append(row)
+                bar.update(1)
+                bar.set_postfix(
+                    loss=f"{row['train/loss']:.4f}",
+                    best=f"{stopper.best:.4f}" if stopper.best_state is not None else "-",
+                )
+                if on_epoch and main:
+                    on_epoch(epoch, row)
+                signum = stop() if stop is not None else None
+                if parallel is not None:
+                    stop_now = parallel.agree(stop_now)
+                    signum = parallel.agree_signal(signum)
+                last = stop_now or epoch == self.epochs
+                if signum is not None and not last:
+                    raise interrupted(signum, snapshot(epoch, False, copy_tensors=False))
+                if (
+                    checkpoint is not None
+                    and main
+                    and self.checkpoint_every
+                    and (epoch % self.checkpoint_every == 0 or last)
+                ):
+                    save_checkpoint(checkpoint, snapshot(epoch, stop_now, copy_tensors=False))
+                if stop_now:
+                    log.info(
+                        "early stop at epoch %d (best %s=%.4f at epoch %d)",
+                        epoch,
+                        self.monitor,
+                        stopper.best,
+                        stopper.best_epoch,
+                    )
+                    break
+        finally:
+            bar.close()
         stopper.restore(model)
         model.eval()
         return FitResult(
