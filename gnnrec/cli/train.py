@@ -397,6 +397,19 @@ def run(
             logger.log_epoch(epoch, row)
             log.info("%s", _epoch_line(epoch, row, trainer.monitor, trainer.select_on))
 
+        def run_facts() -> dict[str, Any]:
+            """What results.json records of any ended run, finished or diverged."""
+            return {
+                "model": cfg.model.name,
+                "dataset": dataset.name,
+                "split": split.method,
+                "seed": seed,
+                "wall_time_s": time.perf_counter() - started,
+                "device": device_name(device),
+                "git_commit": git_commit(),
+                "versions": versions(),
+            }
+
         # data, split, graph, model, evaluators: what a run costs before its first step
         setup_time_s = time.perf_counter() - started
         try:
@@ -428,15 +441,8 @@ def run(
                         "diverged_step": err.step,
                         "best_epoch": err.best_epoch,
                         f"best_{part}/{trainer.monitor}": err.best_value,
-                        "model": cfg.model.name,
-                        "dataset": dataset.name,
-                        "split": split.method,
-                        "seed": seed,
                         "lr": trainer.lr,
-                        "wall_time_s": time.perf_counter() - started,
-                        "device": device_name(device),
-                        "git_commit": git_commit(),
-                        "versions": versions(),
+                        **run_facts(),
                     },
                 )
             raise
@@ -454,22 +460,15 @@ def run(
         results.update(
             {
                 "status": "finished",
-                "model": cfg.model.name,
                 "loss": type(loss).__name__ if model.trainable else None,
                 "sampler": type(sampler).__name__ if model.trainable else None,
-                "dataset": dataset.name,
-                "split": split.method,
-                "seed": seed,
                 "selected_on": trainer.select_on,
                 "monitor_users": len(np.unique(dataset.users[monitor.split.part(part)])),
                 "setup_time_s": setup_time_s,
                 "best_epoch": fit.best_epoch,
                 "epochs_run": fit.epochs_run,
                 "train_time_s": fit.train_time_s,
-                "wall_time_s": time.perf_counter() - started,
-                "device": device_name(device),
-                "git_commit": git_commit(),
-                "versions": versions(),
+                **run_facts(),
                 **{f"data/{k}": v for k, v in dataset.summary().items()},
                 **{f"split/{k}": v for k, v in split.counts().items()},
             }
