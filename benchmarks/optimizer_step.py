@@ -9,6 +9,9 @@ the trainer uses, for speed and for run-to-run reproducibility.
     gradient, minimum and median over ``--repeats`` steps, per-op
     (``fused=False``, torch's default on CPU) and fused, one after another
     in the same process; ratio per-op / fused;
+    The divergence check's gradient norm, taken before every step
+    (:func:`gnnrec.train.divergence.gradient_norm`), is timed on the same
+    table, as its cost on the training step's hot path;
 (b) reproducibility: ``--processes`` fresh processes each take the first step
     on the same seeded table and gradient and print a hash of the result;
     the number of distinct hashes per variant is reported (1 = every process
@@ -35,6 +38,7 @@ from pathlib import Path
 import torch
 
 from gnnrec.logging.run_info import cpu_name
+from gnnrec.train.divergence import gradient_norm
 
 RESULTS = Path(__file__).resolve().parent / "results" / "optimizer_step.json"
 SIZES = {"ml-100k": 2_389, "gowalla": 70_839}
@@ -59,6 +63,18 @@ def step_times(rows: int, fused: bool, repeats: int) -> list[float]:
     for _ in range(repeats):
         t0 = time.perf_counter()
         opt.step()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def norm_times(rows: int, repeats: int) -> list[float]:
+    p = torch.nn.Parameter(torch.randn(rows, 64) * 0.1)
+    p.grad = torch.randn_like(p) * 1e-4
+    gradient_norm([p])
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        gradient_norm([p])
         times.append(time.perf_counter() - t0)
     return times
 
@@ -88,9 +104,13 @@ def main() -> None:
                 "median_ms": 1e3 * statistics.median(times),
             }
         row["ratio_per_op_over_fused"] = row["per_op"]["min_ms"] / row["fused"]["min_ms"]
+        row["grad_norm_min_ms"] = 1e3 * min(norm_times(rows, args.repeats))
         report["speed"][name] = row
         per_op, fused_ms = row["per_op"]["min_ms"], row["fused"]["min_ms"]
-        print(f"{name}: per-op {per_op:.2f} ms, fused {fused_ms:.2f} ms, {per_op / fused_ms:.1f}x")
+        print(
+            f"{name}: per-op {per_op:.2f} ms, fused {fused_ms:.2f} ms, "
+            f"{per_op / fused_ms:.1f}x; gradient norm {row['grad_norm_min_ms']:.2f} ms"
+        )
     rows = SIZES["gowalla"]
     for fused in (False, True):
         hashes = [
