@@ -108,21 +108,15 @@ def write_small_ml100k(folder: Path) -> None:
     (folder / "ml-100k.item").write_text("\n".join(rows) + "\n")
 
 
-@pytest.fixture
-def train_here(monkeypatch, capsys, hydra_restore_singletons):
-    """``gnnrec-train`` through its entry point in this process: the console
-    script's code, without the 4 s of interpreter and import start-up per call
-    (the one-line error cases are many). Returns ``(exit status, stdout,
-    stderr)``. Kills, signals and locks keep real processes (``test_faults``).
-    """
+def _cli_here(monkeypatch, capsys, name: str, main):
+    """A console script's entry point ``main`` in this process: returns a
+    ``call(*args, cwd)`` giving ``(exit status, stdout, stderr)``."""
 
     def call(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         monkeypatch.chdir(cwd)
         monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
-        monkeypatch.setattr(sys, "argv", ["gnnrec-train", *args])
+        monkeypatch.setattr(sys, "argv", [name, *args])
         capsys.readouterr()
-        from gnnrec.cli.train import main
-
         try:
             main()
             status = 0
@@ -132,3 +126,23 @@ def train_here(monkeypatch, capsys, hydra_restore_singletons):
         return subprocess.CompletedProcess(args, status, out.out, out.err)
 
     return call
+
+
+@pytest.fixture
+def train_here(monkeypatch, capsys, hydra_restore_singletons):
+    """``gnnrec-train`` through its entry point in this process: the console
+    script's code, without the 4 s of interpreter and import start-up per call
+    (the one-line error cases are many). Returns ``(exit status, stdout,
+    stderr)``. Kills, signals and locks keep real processes (``test_faults``).
+    """
+    from gnnrec.cli.train import main
+
+    return _cli_here(monkeypatch, capsys, "gnnrec-train", main)
+
+
+@pytest.fixture
+def tune_here(monkeypatch, capsys, hydra_restore_singletons):
+    """``gnnrec-tune`` through its entry point in this process (as ``train_here``)."""
+    from gnnrec.cli.tune import main
+
+    return _cli_here(monkeypatch, capsys, "gnnrec-tune", main)

@@ -81,14 +81,33 @@ def test_schemas_type_the_runners_keys_and_match_the_shipped_defaults():
     assert set(RunSchema.__dataclass_fields__) <= set(shipped)
 
 
-@pytest.mark.parametrize("search", choices("hparams_search"))
-def test_every_hparams_search_composes_a_maximising_optuna_sweep(search):
+def test_every_model_has_a_search_space_and_every_space_a_model():
+    assert choices("search") == choices("model")
+
+
+@pytest.mark.parametrize("model", choices("model"))
+def test_every_search_space_names_keys_of_its_models_config(model):
+    from gnnrec.tune.space import SearchSpace, check_keys
+
     with initialize_config_module(config_module="gnnrec.conf", version_base="1.3"):
-        cfg = compose(
-            config_name="train", overrides=[f"hparams_search={search}"], return_hydra_config=True
-        )
-    assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper")
-    assert cfg.hydra.sweeper.direction == "maximize" and cfg.hydra.sweeper.storage
+        cfg = compose(config_name="tune", overrides=[f"model={model}"])
+    space = SearchSpace.from_spec(
+        OmegaConf.to_container(cfg.search, resolve=True), f"conf/search/{model}.yaml"
+    )
+    check_keys(space, OmegaConf.to_container(cfg, resolve=False))
+    if model != "mostpop":
+        assert len(space) >= 2
+    if model not in ("mostpop", "itemknn", "gfcf"):  # trained: learning rate and L2 are tuned
+        assert {"train.lr", "train.reg_weight"} <= set(space.distributions)
+
+
+@pytest.mark.parametrize("pruner", choices("pruner"))
+def test_every_pruner_builds(pruner):
+    import optuna
+
+    with initialize_config_module(config_module="gnnrec.conf", version_base="1.3"):
+        cfg = compose(config_name="tune", overrides=[f"pruner={pruner}"])
+    assert isinstance(instantiate(cfg.tune.pruner), optuna.pruners.BasePruner)
 
 
 @pytest.mark.parametrize("launcher", choices("launcher"))

@@ -24,6 +24,7 @@ import math
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
@@ -328,14 +329,26 @@ def sweep_group(mode: RunMode | None, sweep_dir: str) -> str | None:
     return "sweep-" + str(sweep_dir).strip("/").replace("/", "_")
 
 
+EpochHook = Callable[[int, dict[str, float]], None]
+
+
 def run(
-    cfg: DictConfig, run_dir: Path, reuse: Reuse | None = None, stop: StopRequest | None = None
+    cfg: DictConfig,
+    run_dir: Path,
+    reuse: Reuse | None = None,
+    stop: StopRequest | None = None,
+    *,
+    epoch_hook: EpochHook | None = None,
+    test: bool = True,
 ) -> dict[str, Any]:
     """One experiment: data → split → graph → model → train → evaluate → files.
 
     ``reuse`` (from :func:`~gnnrec.logging.rundir.plan_reuse`) says whether
     the directory's checkpoint is continued or a previous run's files are
     replaced; ``stop`` is polled between training steps (pre-emption).
+    ``epoch_hook(epoch, row)`` sees every epoch's row after it is logged (a
+    tuner's pruning; it may raise to end the run). ``test=False`` (a tuning
+    trial) never evaluates the test part: the results hold validation metrics only.
     """
     reuse = reuse or Reuse("fresh")
     started = time.perf_counter()
@@ -396,6 +409,8 @@ def run(
             append_jsonl(metrics_path, {"epoch": epoch, **row})
             logger.log_epoch(epoch, row)
             log.info("%s", _epoch_line(epoch, row, trainer.monitor, trainer.select_on))
+            if epoch_hook is not None:
+                epoch_hook(epoch, row)
 
         def run_facts() -> dict[str, Any]:
             """What results.json records of any ended run, finished or diverged."""
@@ -450,10 +465,12 @@ def run(
             failed = False
             return {}
         scorer = model.scorer()
-        valid = evaluator.evaluate(scorer, "valid")
-        test = evaluator.evaluate(scorer, "test", keep_topk=bool(cfg.eval.save_topk))
-        results: dict[str, Any] = {**valid.metrics, **test.metrics}
-        reranked = {part: evaluator.evaluate_reranked(scorer, part, reranks) for part in EVAL_PARTS}
+        results: dict[str, Any] = dict(evaluator.evaluate(scorer, "valid").metrics)
+        parts = EVAL_PARTS if test else ("valid",)
+        if test:
+            tested = evaluator.evaluate(scorer, "test", keep_topk=bool(cfg.eval.save_topk))
+            results.update(tested.metrics)
+        reranked = {part: evaluator.evaluate_reranked(scorer, part, reranks) for part in parts}
         for part_results in reranked.values():
             for setting, result in zip(reranks, part_results, strict=True):
                 results.update({f"rerank/{setting.name}/{k}": v for k, v in result.metrics.items()})
@@ -473,22 +490,24 @@ def run(
                 **{f"split/{k}": v for k, v in split.counts().items()},
             }
         )
-        if cfg.eval.save_topk:
-            save_split_and_topk(run_dir, split, test.users, test.topk)
-        if cfg.eval.save_per_user:
-            test.save_per_user(run_dir / "per_user.npz", user_ids=dataset.user_ids)
-            if test.per_category:
-                test.save_per_category(run_dir / "per_category.tsv")
+        if test and cfg.eval.save_topk:
+            save_split_and_topk(run_dir, split, tested.users, tested.topk)
+        if test and cfg.eval.save_per_user:
+            tested.save_per_user(run_dir / "per_user.npz", user_ids=dataset.user_ids)
+            if tested.per_category:
+                tested.save_per_category(run_dir / "per_category.tsv")
         logger.log_results(results)
         write_json_atomic(run_dir / "results.json", results)
         (run_dir / INTERRUPTED_NAME).unlink(missing_ok=True)
         failed = False
+        if not test:  # a tuning trial: its tuner prints one line per trial
+            return results
         print(
             f"\n{cfg.model.name} on {dataset.name} (best epoch {fit.best_epoch}, "
             f"{results['wall_time_s']:.1f}s, {results['device']})"
         )
         print(results_table(results, list(evaluator.ks)))
-        for setting, result in zip(reranks, reranked["test"], strict=True):
+        for setting, result in zip(reranks, reranked[parts[-1]], strict=True):
             print(rerank_line(setting, result, max(evaluator.ks)))
         print(f"results: {run_dir / 'results.json'}")
         return results
@@ -554,22 +573,6 @@ def stopped(err: TrainingInterrupted, run_dir: Path, signals: StopSignals) -> No
     sys.exit(128 + err.signum)
 
 
-class JobFailed(Exception):
-    """A failed job of an Optuna search (a bad configuration, a diverged trial)."""
-
-
-def failed_job(message: str) -> float:
-    """What a failed job of a multirun returns: NaN, so that Hydra's basic sweeper
-    (which stops at a job that raised) goes on and the SweepReport lists it; or,
-    under the Optuna sweeper (which cannot take a NaN value: optuna 2.10 refuses
-    it and the whole study stops), an exception, which it records as a FAIL
-    trial before going on with the next one."""
-    sweeper = str(HydraConfig.get().sweeper.get("_target_", ""))
-    if "optuna" in sweeper.lower():
-        raise JobFailed(message) from None
-    return math.nan
-
-
 @hydra.main(version_base="1.3", config_path="pkg://gnnrec.conf", config_name="train")
 def _hydra_main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
@@ -611,7 +614,7 @@ def _hydra_main(cfg: DictConfig) -> float:
         if not isinstance(err, RunDirError | TrainingDiverged):
             print(f"(the run directory {run_dir} holds no results)", file=sys.stderr)
         if in_sweep:  # the other jobs go on; SweepReport lists the failures at the end
-            return failed_job(str(err))
+            return math.nan
         sys.exit(2)
     except Exception:
         if not in_sweep:
@@ -620,7 +623,7 @@ def _hydra_main(cfg: DictConfig) -> float:
         if is_main() and owned:
             write_text_atomic(run_dir / "error.txt", traceback.format_exc())
         log.exception("job %s failed", run_dir)
-        return failed_job(f"job {run_dir} failed (traceback in its error.txt)")
+        return math.nan
     finally:
         if lock is not None:
             lock.release()

@@ -193,3 +193,45 @@ def plot_per_category(groups: list[GroupSummary], column: str, stem: Path) -> li
     ax.set_ylabel(column)
     ax.legend(fontsize=7)
     return _save(fig, stem)
+
+
+def plot_tuning_history(
+    trials: Sequence[dict], curves: dict[int, list[tuple[int, float]]], monitor: str, stem: Path
+) -> list[Path]:
+    """A search's history: each finished trial's value by trial number with
+    the best so far (left), and every trial's validation curve by epoch,
+    pruned ones grey (right: where pruning stopped them).
+
+    ``trials`` are ``trials.jsonl`` rows (``number``, ``state``, ``value``);
+    ``curves`` maps a trial number to its ``(epoch, value)`` points.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    marks = {"COMPLETE": ("o", "C0"), "PRUNED": ("x", "0.5"), "FAIL": ("v", "C3")}
+    finite = [t["value"] for t in trials if t.get("value") is not None]
+    floor = min(finite) if finite else 0.0
+    for state, (marker, colour) in marks.items():
+        rows = [t for t in trials if t["state"] == state]
+        if not rows:
+            continue
+        # a failed trial has no value: drawn on the floor of the axis
+        ys = [t["value"] if t.get("value") is not None else floor for t in rows]
+        left.scatter([t["number"] for t in rows], ys, marker=marker, c=colour, label=state.lower())
+    best, xs, ys = -math.inf, [], []
+    for t in sorted(trials, key=lambda t: t["number"]):
+        if t["state"] == "COMPLETE" and t.get("value") is not None:
+            best = max(best, t["value"])
+        if best > -math.inf:
+            xs.append(t["number"])
+            ys.append(best)
+    left.step(xs, ys, where="post", c="C1", label="best so far")
+    left.set(xlabel="trial", ylabel=monitor, title="search history")
+    left.legend(fontsize="small")
+    states = {t["number"]: t["state"] for t in trials}
+    for number, points in sorted(curves.items()):
+        if not points:
+            continue
+        pruned = states.get(number) == "PRUNED"
+        ex, ey = zip(*points, strict=True)
+        right.plot(ex, ey, c="0.6" if pruned else "C0", lw=0.8, alpha=0.7 if pruned else 0.9)
+    right.set(xlabel="epoch", ylabel=monitor, title="validation curves (grey: pruned)")
+    return _save(fig, stem)
