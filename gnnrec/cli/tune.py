@@ -140,7 +140,7 @@ class Tuner:
         self.monitor = f"valid/{cfg.train.monitor}"
         source = f"conf/search/{HydraConfig.get().runtime.choices.get('search', '?')}.yaml"
         self.space = SearchSpace.from_spec(
-            cast("dict[str, Any]", OmegaConf.to_container(cfg.search or {}, resolve=True)), source
+            cast("dict[str, Any]", _plain(cfg.get("search"))), source
         )
         resolved = cast("dict[str, Any]", OmegaConf.to_container(cfg, resolve=False))
         check_keys(self.space, resolved)
@@ -389,6 +389,11 @@ class Tuner:
                 }
         write_json_atomic(self.dir / "tuning.json", summary)
         return summary
+
+
+def _plain(node: Any) -> Any:
+    """A config node as plain containers (``{}`` for none)."""
+    return OmegaConf.to_container(node, resolve=True) if node is not None else {}
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
