@@ -159,7 +159,7 @@ def main() -> None:
         + "\n",
         encoding="utf-8",
     )
-    print(f"\n{out}: {len(finals)} model(s) in the table; this invocation took {total / 60:.1f} min")
+    print(f"\n{out}: {len(finals)} model(s) in the table; this run took {total / 60:.1f} min")
 
 
 if __name__ == "__main__":
