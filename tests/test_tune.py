@@ -58,6 +58,20 @@ def test_a_nested_spec_becomes_one_distribution_per_dotted_key():
     assert space.describe()["train.lr"] == "[0.0001, 0.01] log"
 
 
+def test_the_default_point_is_the_configuration_when_it_lies_in_the_space():
+    spec = {
+        "train": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}},
+        "model": {"num_layers": {"low": 1, "high": 4}, "act": {"choices": ["elu", "none"]}},
+    }
+    space = SearchSpace.from_spec(spec, "s")
+    config = {"train": {"lr": 0.005}, "model": {"num_layers": 3, "act": "elu"}}
+    assert space.default_point(config) == {
+        "train.lr": 0.005, "model.num_layers": 3, "model.act": "elu",
+    }  # fmt: skip
+    assert space.default_point({**config, "train": {"lr": 0.05}}) == {}  # above the range
+    assert space.default_point({**config, "model": {"num_layers": 3, "act": "relu"}}) == {}
+
+
 def test_an_all_categorical_space_is_a_grid_of_the_product_of_its_choices():
     spec = {"model": {"k": {"choices": [20, 50, 100]}, "shrink": {"choices": [0.0, 10.0]}}}
     space = SearchSpace.from_spec(spec, "s")
@@ -262,6 +276,8 @@ def test_search_then_seeds_never_evaluate_test_during_the_search(
     for key, value in best.items():  # the final runs used the best trial's parameters
         name = key.split(".")[1]
         assert f"  {name}: {value}" in (root / "final" / "seed=0" / "config.yaml").read_text()
+    first = _study_at(root, "mf-ml-100k").trials[0]
+    assert first.params == {"train.lr": 0.005, "train.reg_weight": 1.0e-4}  # the default config
     assert (root / "history.png").is_file() and (root / "trials.jsonl").is_file()
     assert "gnnrec-train model=mf dataset=ml-100k train.lr=" in (root / "best.yaml").read_text()
     assert "mf-ml-100k: 3 trials (" in proc.stdout

@@ -142,8 +142,8 @@ class Tuner:
         self.space = SearchSpace.from_spec(
             cast("dict[str, Any]", _plain(cfg.get("search"))), source
         )
-        resolved = cast("dict[str, Any]", OmegaConf.to_container(cfg, resolve=False))
-        check_keys(self.space, resolved)
+        self._plain_config = cast("dict[str, Any]", OmegaConf.to_container(cfg, resolve=False))
+        check_keys(self.space, self._plain_config)
         grid = self.space.grid()
         self.grid: list[dict[str, Any]] = []
         sampler: optuna.samplers.BaseSampler
@@ -178,6 +178,13 @@ class Tuner:
             for point in self.grid:
                 if point not in queued:
                     self.study.enqueue_trial(point)
+        elif self.cfg.tune.start_from_default and not self.study.get_trials(deepcopy=False):
+            # the first trial of a new study is the model's default configuration, so the
+            # tuned result is never worse on validation than the untuned one
+            default = self.space.default_point(self._plain_config)
+            if default:
+                self.study.enqueue_trial(default)
+                log.info("trial 0 is the default configuration: %s", as_overrides(default))
         recovered = recover_stale(self.study, self.trial_dir)
         if recovered:
             log.info("trials %s had lost their worker: failed, and queued again", recovered)

@@ -64,6 +64,19 @@ class SearchSpace:
         grid = self.grid()
         return math.prod(len(v) for v in grid.values()) if grid is not None else 0
 
+    def default_point(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The values ``config`` (the composed configuration) gives the space's
+        keys, when every one lies in its range; else ``{}``."""
+        point: dict[str, Any] = {}
+        for key, dist in self.distributions.items():
+            node: Any = config
+            for part in key.split("."):
+                node = node.get(part) if isinstance(node, Mapping) else None
+            if not _inside(dist, node):
+                return {}
+            point[key] = node
+        return point
+
     def describe(self) -> dict[str, str]:
         """Each key's range as one short string (for the summary and the README)."""
         out: dict[str, str] = {}
@@ -74,6 +87,18 @@ class SearchSpace:
                 scale = " log" if d.log else (f" step {d.step}" if d.step not in (None, 1) else "")
                 out[key] = f"[{d.low:g}, {d.high:g}]{scale}"
         return out
+
+
+def _inside(dist: BaseDistribution, value: Any) -> bool:
+    """Whether ``value`` is one of ``dist``'s choices or within its range."""
+    if isinstance(dist, CategoricalDistribution):
+        return value in dist.choices
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(dist, IntDistribution) and not float(value).is_integer():
+        return False
+    assert isinstance(dist, FloatDistribution | IntDistribution)
+    return dist.low <= value <= dist.high
 
 
 def _ranges(node: Mapping[str, Any], prefix: str) -> list[tuple[str, Any]]:
