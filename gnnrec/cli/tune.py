@@ -43,7 +43,13 @@ from gnnrec.cli.schema import validate
 from gnnrec.cli.train import read_yaml, run
 from gnnrec.errors import ConfigError, GnnrecError, RunDirError
 from gnnrec.logging.files import write_json_atomic, write_jsonl_atomic, write_text_atomic
-from gnnrec.logging.rundir import Reuse, RunDirLock, config_differences, plan_reuse
+from gnnrec.logging.rundir import (
+    Reuse,
+    RunDirLock,
+    config_differences,
+    flatten,
+    plan_reuse,
+)
 from gnnrec.report.figures import plot_tuning_history, read_metrics_jsonl
 from gnnrec.train.preemption import StopSignals, TrainingInterrupted, signal_name
 from gnnrec.tune.space import SearchSpace, as_overrides, check_keys
@@ -301,7 +307,7 @@ class Tuner:
             extra: dict[str, Any] = {"seed": seed, "eval.save_per_user": True}
             if self.cfg.logger and "save_dir" in self.cfg.logger:
                 extra["logger.save_dir"] = str(folder)
-            extra.update(_flatten(cast("dict[str, Any]", OmegaConf.to_container(extra_overrides))))
+            extra.update(flatten(cast("dict[str, Any]", OmegaConf.to_container(extra_overrides))))
             cfg = train_config(self.cfg, dict(best.params), extra)
             lock = RunDirLock(folder)
             try:
@@ -401,17 +407,6 @@ class Tuner:
 def _plain(node: Any) -> Any:
     """A config node as plain containers (``{}`` for none)."""
     return OmegaConf.to_container(node, resolve=True) if node is not None else {}
-
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            out.update(_flatten(value, f"{name}."))
-        else:
-            out[name] = value
-    return out
 
 
 def headline(summary: dict[str, Any]) -> str:
