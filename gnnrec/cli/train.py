@@ -507,7 +507,7 @@ def run(
             f"{results['wall_time_s']:.1f}s, {results['device']})"
         )
         print(results_table(results, list(evaluator.ks)))
-        for setting, result in zip(reranks, reranked[parts[-1]], strict=True):
+        for setting, result in zip(reranks, reranked["test"], strict=True):
             print(rerank_line(setting, result, max(evaluator.ks)))
         print(f"results: {run_dir / 'results.json'}")
         return results

@@ -61,6 +61,7 @@ from gnnrec.tune.study import (
     SURPLUS,
     WORKER,
     Budget,
+    best_complete,
     best_trial,
     is_surplus,
     open_storage,
@@ -268,8 +269,7 @@ class Tuner:
         else:
             self.study.tell(trial, state=state)
         trials = self.study.get_trials(deepcopy=False)
-        done = [t for t in trials if t.state == TrialState.COMPLETE]
-        best = max(done, key=lambda t: float(t.value or -math.inf)) if done else None
+        best = best_complete(trials)
         shown = value if state == TrialState.COMPLETE else None
         frozen = next(t for t in trials if t.number == trial.number)
         log.info(
@@ -366,8 +366,7 @@ class Tuner:
             curves[x.number] = [(int(r["epoch"]), float(r[self.monitor])) for r in rows
                                 if r.get(self.monitor) is not None]  # fmt: skip
         plot_tuning_history(records, curves, self.monitor, self.dir / "history")
-        done = [x for x in trials if x.state == TrialState.COMPLETE]
-        best = max(done, key=lambda x: float(x.value or -math.inf)) if done else None
+        best = best_complete(trials)
         summary: dict[str, Any] = {
             "study": self.study.study_name,
             "model": self.cfg.model.name,

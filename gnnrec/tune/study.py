@@ -197,15 +197,21 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def best_complete(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
+    """The COMPLETE trial of the highest value (the earliest of equals), or None."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    return max(done, key=lambda t: (float(t.value or 0.0), -t.number)) if done else None
+
+
 def best_trial(study: optuna.Study) -> FrozenTrial:
     """The best COMPLETE trial; a clear error when none completed."""
-    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    if not done:
+    best = best_complete(study.get_trials(deepcopy=False))
+    if best is None:
         raise GnnrecError(
             f"study {study.study_name} has no completed trial (every trial failed or was "
             "pruned): look at the trials' error.txt, widen the search space or raise the budget"
         )
-    return max(done, key=lambda t: (float(t.value or float("-inf")), -t.number))
+    return best
 
 
 def progress_line(
