@@ -364,7 +364,9 @@ def test_two_workers_share_one_study_through_the_joblib_launcher(small, tmp_path
         "tune.worker=0,1",
         "launcher=joblib",
         "hydra.launcher.n_jobs=2",
-        *_args(small, "model=mf", "train.epochs=3", "tune.n_trials=6", "tune.phase=search"),
+        # trials of ~1 s each, so that the second process starts before the first ends them all
+        *_args(small, "model=mf", "train.epochs=30", "tune.n_trials=6", "tune.phase=search"),
+        "pruner=none",
     )
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
