@@ -242,5 +242,5 @@ def test_file_keys_must_name_every_role(tmp_path: Path) -> None:
     }
     with pytest.raises(ConfigError, match=r"key 'A' must name the domain and the split"):
         load_dataset("t", spec, root=tmp_path)
-    with pytest.raises(ConfigError, match=r"files_as must be split, domain or a list of both"):
+    with pytest.raises(ConfigError, match=r"files_as must be split, domain, behavior or a list"):
         load_dataset("t", {**spec, "files_as": "shop"}, root=tmp_path)

@@ -10,7 +10,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gnnrec.data.dataset import InteractionDataset
 from gnnrec.data.registry import prepare_dataset
-from gnnrec.data.split import Split, target_behavior_split
+from gnnrec.data.split import Split, target_behavior_split, target_domain_split
 from gnnrec.errors import ConfigError, GnnrecError
 
 DATASET_LOADERS = ("gnnrec.data.load_dataset", "gnnrec.data.load.load_dataset")
@@ -61,12 +61,27 @@ def load_data(cfg: DictConfig) -> InteractionDataset:
 
 
 def make_split(cfg: DictConfig, dataset: InteractionDataset) -> Split:
-    """The configured split of ``dataset``; with a top-level ``target_behavior``
-    (e.g. ``buy``) validation and test keep only that behaviour's interactions
-    and the other behaviours train
-    (:func:`~gnnrec.data.split.target_behavior_split`)."""
+    """The configured split of ``dataset``, then the top-level targets:
+
+    - ``target_behavior`` (e.g. ``buy``): validation and test keep only that
+      behaviour's interactions, the other behaviours train, and evaluation
+      masks the training items of that behaviour only
+      (``target_behavior_mask: target``; ``all`` masks every training item;
+      :func:`~gnnrec.data.split.target_behavior_split`);
+    - ``target_domain`` (e.g. ``cloth``): validation and test keep only that
+      domain's interactions and evaluation ranks only its items;
+      ``target_domain_train: target`` trains on that domain alone
+      (:func:`~gnnrec.data.split.target_domain_split`).
+    """
     split = build(cfg.split, "split", dataset=dataset)
     target = cfg.get("target_behavior")
-    if target is None:
-        return split
-    return target_behavior_split(split, str(target))
+    if target is not None:
+        split = target_behavior_split(
+            split, str(target), mask_seen=str(cfg.get("target_behavior_mask", "target"))
+        )
+    domain = cfg.get("target_domain")
+    if domain is not None:
+        split = target_domain_split(
+            split, str(domain), train_on=str(cfg.get("target_domain_train", "all"))
+        )
+    return split

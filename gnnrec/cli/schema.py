@@ -33,6 +33,9 @@ class RunSchema:
     cache_dir: str | None = None
     download: bool = True
     target_behavior: str | None = None
+    target_behavior_mask: str = "target"
+    target_domain: str | None = None
+    target_domain_train: str = "all"
     tune_malloc: bool = True
     init_from: str | None = None
 
@@ -58,6 +61,17 @@ class TrainSchema:
 
 
 @dataclass
+class SampledSchema:
+    """``eval.sampled``: the papers' sampled protocol (off with ``negatives: 0``)."""
+
+    negatives: int = 0
+    sampler: str = "uniform"
+    seed: int = 2040
+    ks: list[int] = field(default_factory=lambda: [10])
+    parts: list[str] = field(default_factory=lambda: ["test"])
+
+
+@dataclass
 class EvalSchema:
     """``eval`` (``conf/eval/*.yaml``): the evaluator and the re-ranking settings."""
 
@@ -74,6 +88,7 @@ class EvalSchema:
     rerank_lambda: Any = field(default_factory=lambda: [0.0, 0.2, 0.5, 0.8])
     rerank_pool: int = 100
     monitor_users: Any = None  # null or a positive integer (checked by the runner)
+    sampled: SampledSchema = field(default_factory=SampledSchema)
 
 
 SECTIONS: dict[str, type] = {"train": TrainSchema, "eval": EvalSchema}

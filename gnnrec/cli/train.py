@@ -24,7 +24,7 @@ import math
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
@@ -61,7 +61,7 @@ from gnnrec.logging.rundir import (
     plan_reuse,
 )
 from gnnrec.losses.base import Loss
-from gnnrec.models.base import Recommender
+from gnnrec.models.base import Recommender, Scorer
 from gnnrec.sampling.base import NegativeSampler, TrainingPairs
 from gnnrec.train.allocator import tune_cpu_allocator
 from gnnrec.train.checkpoint import initial_weights
@@ -223,6 +223,58 @@ def build_evaluator(
         tail_ratio=float(cfg.eval.tail_ratio),
         calibration_alpha=float(cfg.eval.calibration_alpha),
         slice_parts=list(cfg.eval.slice_parts) if slice_parts is None else slice_parts,
+    )
+
+
+def peak_memory(device: torch.device) -> dict[str, float]:
+    """The process's peak resident memory so far (``peak_rss_mb``; on Linux and
+    macOS) and, on CUDA, the peak memory torch allocated there (``peak_gpu_mb``)."""
+    out: dict[str, float] = {}
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        out["peak_rss_mb"] = peak / (2**20 if sys.platform == "darwin" else 2**10)
+    except (ImportError, OSError):  # no resource module (Windows)
+        pass
+    if device.type == "cuda":
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out
+
+
+def sampled_results(
+    cfg: DictConfig, evaluator: Evaluator, scorer: Scorer, parts: Sequence[str]
+) -> dict[str, EvalResult]:
+    """``eval.sampled``'s results per part (none with ``negatives: 0``)."""
+    spec = cfg.eval.sampled
+    if int(spec.negatives) == 0:
+        return {}
+    unknown = sorted(set(spec.parts) - set(EVAL_PARTS))
+    if unknown:
+        raise ConfigError(f"eval.sampled.parts must be among valid, test; got {unknown}")
+    try:
+        return {
+            part: evaluator.evaluate_sampled(
+                scorer, part, int(spec.negatives), str(spec.sampler), int(spec.seed), list(spec.ks)
+            )
+            for part in spec.parts
+            if part in parts
+        }
+    except ValueError as err:
+        raise ConfigError(f"eval.sampled: {err}") from None
+
+
+def sampled_line(cfg: DictConfig, result: EvalResult) -> str:
+    """The printed line of sampled test metrics, saying what they are."""
+    spec = cfg.eval.sampled
+    values = ", ".join(
+        f"{key.split('/')[-1].replace('hit', 'HR').replace('ndcg', 'NDCG')} {value:.4f}"
+        for key, value in result.metrics.items()
+        if not key.endswith("/users")
+    )
+    return (
+        f"SAMPLED test metrics (each test item among {spec.negatives} {spec.sampler}-drawn "
+        f"negatives; not comparable with the full ranking above): {values}"
     )
 
 
@@ -420,6 +472,7 @@ def run(
                 "split": split.method,
                 "seed": seed,
                 "wall_time_s": time.perf_counter() - started,
+                **peak_memory(device),
                 "device": device_name(device),
                 "git_commit": git_commit(),
                 "versions": versions(),
@@ -470,6 +523,11 @@ def run(
         if test:
             tested = evaluator.evaluate(scorer, "test", keep_topk=bool(cfg.eval.save_topk))
             results.update(tested.metrics)
+        sampled = sampled_results(cfg, evaluator, scorer, parts)
+        for result in sampled.values():
+            results.update(result.metrics)
+        if test and "test" in sampled:
+            tested.per_user.update(sampled["test"].per_user)
         reranked = {part: evaluator.evaluate_reranked(scorer, part, reranks) for part in parts}
         for part_results in reranked.values():
             for setting, result in zip(reranks, part_results, strict=True):
@@ -507,6 +565,8 @@ def run(
             f"{results['wall_time_s']:.1f}s, {results['device']})"
         )
         print(results_table(results, list(evaluator.ks)))
+        if "test" in sampled:
+            print(sampled_line(cfg, sampled["test"]))
         for setting, result in zip(reranks, reranked["test"], strict=True):
             print(rerank_line(setting, result, max(evaluator.ks)))
         print(f"results: {run_dir / 'results.json'}")

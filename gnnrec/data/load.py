@@ -186,21 +186,22 @@ def _interaction_files(spec: Mapping[str, Any]) -> dict[str, Any]:
     return {"": spec["file"]}
 
 
-FILE_ROLES = ("split", "domain")
+FILE_ROLES = ("split", "domain", "behavior")
 
 
 def _file_roles(
     spec: Mapping[str, Any], files: Mapping[str, Any]
 ) -> tuple[list[str], list[list[str]]]:
-    """What the labels of ``files`` mean (``files_as``: ``split``, ``domain``, or
-    both as ``[domain, split]`` with keys ``<domain>/<part>``) and each file's
-    label per role."""
+    """What the labels of ``files`` mean (``files_as``: ``split``, ``domain``,
+    ``behavior``, or several as e.g. ``[domain, split]`` with keys
+    ``<domain>/<part>``) and each file's label per role."""
     files_as = spec.get("files_as", "split")
     roles = [files_as] if isinstance(files_as, str) else list(files_as or [])
     if not roles or any(r not in FILE_ROLES for r in roles) or len(set(roles)) < len(roles):
         raise ConfigError(
-            "dataset.interactions.files_as must be split, domain or a list of both "
-            f"(e.g. [domain, split] with files keyed <domain>/<part>), got {files_as!r}"
+            "dataset.interactions.files_as must be split, domain, behavior or a list of "
+            "them (e.g. [domain, split] with files keyed <domain>/<part>, [behavior, split] "
+            f"with files keyed <behavior>/<part>), got {files_as!r}"
         )
     keys = list(files)
     if keys == [""]:  # one unlabelled file (``file:``): nothing to label
@@ -266,6 +267,20 @@ def _category_edges(value: Any) -> tuple[str, ...]:
     return tuple(kinds)
 
 
+def _dedup_per(value: Any, spec: Mapping[str, Any]) -> tuple[str, ...]:
+    if value is None:
+        files_as = spec.get("files_as", "split")
+        roles = [files_as] if isinstance(files_as, str) else list(files_as or [])
+        return ("behavior",) if "behavior" in roles else ()
+    columns = [value] if isinstance(value, str) else list(value)
+    for column in columns:
+        if column not in ("behavior", "domain"):
+            raise ConfigError(
+                f"dataset.dedup_per entries must be behavior or domain, got {column!r}"
+            )
+    return tuple(columns)
+
+
 def _kcore(value: Any) -> tuple[int, int] | None:
     if value is None:
         return None
@@ -282,8 +297,12 @@ def _read_log(
     """Read every interaction file and factorise ids jointly."""
     files = _interaction_files(spec)
     roles, file_labels = _file_roles(spec, files)
-    if "domain" in roles and columns.get("domain"):
-        raise ConfigError("dataset.interactions: files_as: domain and columns.domain both set")
+    for role in ("domain", "behavior"):
+        if role in roles and columns.get(role):
+            raise ConfigError(
+                f"dataset.interactions: files_as: {role} and columns.{role} both set; "
+                f"name each interaction's {role} one way"
+            )
     wanted = [columns[k] for k in COLUMNS if columns.get(k)] + list(extra)
     tables = [
         _read(folder, spec, file, "interactions", wanted, "interactions") for file in files.values()
@@ -348,6 +367,7 @@ def load_dataset(
     root: str | Path | None = None,
     min_rating: float | None = None,
     dedup: str = "first",
+    dedup_per: str | Sequence[str] | None = None,
     behavior_weights: Mapping[str, float] | None = None,
     kcore: int | Mapping[str, int] | None = None,
     kg: Mapping[str, Any] | None = None,
@@ -362,7 +382,8 @@ def load_dataset(
         name: dataset name; also selects the bundled copy when ``root`` is None.
         interactions: ``file`` (or ``files``: label → file, e.g. a predefined
             ``{train: train.txt, test: test.txt}`` split, labels kept in
-            ``extras[files_as]``, ``files_as`` being ``split`` or ``domain``),
+            ``extras[files_as]``, ``files_as`` being ``split``, ``domain``,
+            ``behavior`` or a list of them with keys ``<a>/<b>``),
             ``format``, ``sep``, ``header``, ``names``, ``timestamp_format``
             and ``columns`` (``user``, ``item``, optional ``timestamp``,
             ``rating``, ``behavior``, ``weight``, ``domain`` → column names).
@@ -377,6 +398,11 @@ def load_dataset(
         min_rating: keep interactions with ``rating >= min_rating``.
         dedup: repeated (user, item) pairs: ``first``, ``last``, ``count``,
             ``sum`` or ``max`` (see :func:`gnnrec.data.preprocess.deduplicate`).
+        dedup_per: columns (``behavior``, ``domain``) whose values tell
+            repeated pairs apart, so that a cart and a buy of one pair are
+            both kept; ``[]`` merges every repeat of a pair. None (default):
+            ``[behavior]`` when the behaviours come from the files
+            (``files_as`` holds ``behavior``), else ``[]``.
         behavior_weights: event type → weight; other types are dropped.
         kcore: minimum interactions per user and item (a number, or
             ``{user: k, item: k}``), applied until nothing changes.
@@ -450,7 +476,7 @@ def load_dataset(
         if not len(x.users):
             raise DataError("no interaction is left after the behavior weights", tables[0].path)
     x = sort_interactions(x)
-    x = deduplicate(x, dedup, report)
+    x = deduplicate(x, dedup, report, _dedup_per(dedup_per, spec))
 
     pairs = None
     hierarchy = None

@@ -10,7 +10,7 @@ makes them contiguous.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -152,16 +152,31 @@ def sort_interactions(x: Interactions) -> Interactions:
     return x.take(order[np.argsort(x.users[order], kind="stable")])
 
 
-def deduplicate(x: Interactions, how: str, report: PreprocessLog) -> Interactions:
+def deduplicate(
+    x: Interactions, how: str, report: PreprocessLog, per: Sequence[str] = ()
+) -> Interactions:
     """Keep one interaction per (user, item) pair of a log sorted by :func:`sort_interactions`.
 
     ``first`` keeps the earliest, ``last`` the latest; ``count``, ``sum`` and
     ``max`` keep the earliest with weight the number of repeats, the sum or
     the maximum of their weights. The result keeps the sorted order.
+
+    ``per`` names coded extras columns (e.g. ``behavior``) that tell repeats
+    apart: with ``per=("behavior",)`` a cart and a buy of the same pair are
+    both kept, and only repeats of one behaviour are merged.
     """
     if how not in DEDUP:
         raise ConfigError(f"dataset.dedup must be one of {', '.join(DEDUP)}, got {how!r}")
     key = x.users * np.int64(len(x.item_ids)) + x.items
+    for column in per:
+        if column not in x.labels:
+            have = ", ".join(sorted(x.labels)) or "none"
+            raise ConfigError(
+                f"dataset.dedup_per: the log has no '{column}' column to tell repeated pairs "
+                f"apart (label columns: {have})"
+            )
+        codes = np.asarray(x.extras[column], dtype=np.int64)
+        key = key * np.int64(max(1, len(x.labels[column]))) + codes
     order = np.argsort(key, kind="stable")
     sorted_key = key[order]
     starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])

@@ -63,6 +63,14 @@ class Split:
             None otherwise.
         domain_column: the dataset extras column naming each interaction's
             domain (used with ``target_domain``).
+        rank_within_domain: evaluation ranks only the items of
+            ``target_domain`` (:meth:`candidate_items`; :func:`target_domain_split`).
+        target_behavior: the behaviour held-out parts keep
+            (:func:`target_behavior_split`), None otherwise.
+        behavior_column: the dataset extras column naming each interaction's
+            behaviour (used with ``target_behavior``).
+        mask_seen: ``all``: evaluation masks every training item of a user;
+            ``target``: only those of ``target_behavior`` (:meth:`seen_matrix`).
     """
 
     dataset: InteractionDataset
@@ -76,6 +84,10 @@ class Split:
     dropped: np.ndarray = field(default_factory=lambda: _NO_INDEX)
     target_domain: str | None = None
     domain_column: str = "domain"
+    rank_within_domain: bool = False
+    target_behavior: str | None = None
+    behavior_column: str = "behavior"
+    mask_seen: str = "all"
 
     def part(self, name: str) -> np.ndarray:
         if name not in PARTS:
@@ -87,6 +99,37 @@ class Split:
         idx = self.part(name)
         ds = self.dataset
         return binary_csr(ds.users[idx], ds.items[idx], (ds.num_users, ds.num_items))
+
+    def user_item_matrix_all(self) -> sp.csr_matrix:
+        """``[num_users, num_items]`` binary CSR of every interaction of the
+        dataset, in any part or none (what a user has touched at all)."""
+        ds = self.dataset
+        return binary_csr(ds.users, ds.items, (ds.num_users, ds.num_items))
+
+    def seen_matrix(self) -> sp.csr_matrix:
+        """``[num_users, num_items]`` binary CSR of the training interactions that
+        evaluation masks: all of them, or with ``mask_seen="target"`` only those
+        of ``target_behavior`` (an item carted in train and bought in test can
+        then be recommended, as multi-behaviour papers evaluate)."""
+        if self.mask_seen == "all" or self.target_behavior is None:
+            return self.user_item_matrix("train")
+        ds = self.dataset
+        behavior = np.asarray(ds.extras[self.behavior_column]).astype(str)
+        idx = self.train[behavior[self.train] == self.target_behavior]
+        return binary_csr(ds.users[idx], ds.items[idx], (ds.num_users, ds.num_items))
+
+    def candidate_items(self) -> np.ndarray | None:
+        """``[num_items]`` bool: the items evaluation ranks; None for all of them.
+
+        With ``rank_within_domain``, the items with an interaction in
+        ``target_domain`` (a shop's own catalogue)."""
+        if not self.rank_within_domain or self.target_domain is None:
+            return None
+        ds = self.dataset
+        domain = np.asarray(ds.extras[self.domain_column]).astype(str)
+        out = np.zeros(ds.num_items, dtype=bool)
+        out[ds.items[domain == self.target_domain]] = True
+        return out
 
     def counts(self) -> dict[str, int]:
         """Interactions per part; with a ``target_domain`` also, for validation
@@ -130,6 +173,9 @@ class Split:
             "cold_users": self.cold_users,
             "target_domain": self.target_domain,
             "domain_column": self.domain_column,
+            "rank_within_domain": self.rank_within_domain,
+            "target_behavior": self.target_behavior,
+            "mask_seen": self.mask_seen,
             "counts": {**self.counts(), "dropped": len(self.dropped)},
         }
         write_bytes_atomic(folder / "split.json", (json.dumps(meta, indent=2) + "\n").encode())
@@ -627,8 +673,15 @@ def cross_domain_split(
 TARGET_OTHERS = ("train", "drop")
 
 
+MASK_SEEN = ("target", "all")
+
+
 def target_behavior_split(
-    split: Split, target: str, column: str = "behavior", others: str = "train"
+    split: Split,
+    target: str,
+    column: str = "behavior",
+    others: str = "train",
+    mask_seen: str = "target",
 ) -> Split:
     """Evaluate one behaviour: keep only ``target`` interactions in validation and test.
 
@@ -647,6 +700,12 @@ def target_behavior_split(
     is held out as ``target`` is dropped, never trained on: it would reveal the
     held-out item (a view of the item bought in test).
 
+    ``mask_seen="target"`` (default) masks at evaluation only the user's
+    training interactions of ``target`` (:meth:`Split.seen_matrix`): an item
+    carted in train and bought in test is a hit, as in the multi-behaviour
+    papers (CRGCN, MB-CGCN: a carted item is not yet bought). ``"all"``
+    masks every training item, so such purchases can never be hits.
+
     Raises:
         ConfigError: no such column, ``target`` not among its values, an
             unknown ``others``.
@@ -662,6 +721,10 @@ def target_behavior_split(
         )
     if others not in TARGET_OTHERS:
         raise ConfigError(f"others must be one of {', '.join(TARGET_OTHERS)}, got {others!r}")
+    if mask_seen not in MASK_SEEN:
+        raise ConfigError(
+            f"target_behavior_mask must be one of {', '.join(MASK_SEEN)}, got {mask_seen!r}"
+        )
     behavior = np.asarray(ds.extras[column]).astype(str)
     is_target = behavior == str(target)
     if not is_target.any():
@@ -698,9 +761,96 @@ def target_behavior_split(
         method=f"{split.method}+target[{target}]",
         time_order=None if len(moved) else split.time_order,
         dropped=dropped,
+        target_behavior=str(target),
+        behavior_column=column,
+        mask_seen=mask_seen,
     )
     out.check()
     _check_target_leak(out, split, is_target, key)
+    return out
+
+
+def target_domain_split(
+    split: Split,
+    target: str,
+    column: str = "domain",
+    train_on: str = "all",
+) -> Split:
+    """Evaluate one domain (shop): held-out parts keep only ``target``'s
+    interactions, and evaluation ranks only ``target``'s items.
+
+    Applied on top of any split method (``gnnrec-train target_domain=cloth``;
+    :func:`gnnrec.cli.common.make_split`): a user asking a shop for
+    recommendations is offered that shop's catalogue, as cross-domain papers
+    evaluate each target domain. Another domain's test interactions are
+    dropped (neither trained on nor evaluated: its published test file stays
+    unseen); its validation interactions, carved from training data
+    (``split.valid_from_train``), train. ``train_on="target"`` drops every
+    interaction outside ``target`` instead (a single-shop baseline on the
+    same split).
+
+    On top of :func:`cross_domain_split` ``target`` must be its target domain.
+
+    Raises:
+        ConfigError: no such column, ``target`` not among its values, another
+            target domain already set, an unknown ``train_on``.
+        SplitError: users held out in ``target`` without a training
+            interaction left (with ``train_on="target"``).
+    """
+    ds = split.dataset
+    if column not in ds.extras:
+        have = ", ".join(sorted(ds.extras)) or "none"
+        raise ConfigError(
+            f"target_domain={target} needs a per-interaction '{column}' column in the dataset "
+            f"(dataset extras: {have}); use files_as: domain or map interactions.columns.domain"
+        )
+    if train_on not in ("all", "target"):
+        raise ConfigError(f"target_domain_train must be all or target, got {train_on!r}")
+    domain = np.asarray(ds.extras[column]).astype(str)
+    is_target = domain == str(target)
+    if not is_target.any():
+        found = ", ".join(repr(str(d)) for d in np.unique(domain)[:20])
+        raise ConfigError(f"target_domain {target!r} is not a domain of the dataset; found {found}")
+    if split.target_domain is not None and split.target_domain != str(target):
+        raise ConfigError(
+            f"the split's target domain is {split.target_domain!r}; target_domain={target} "
+            "would evaluate another one"
+        )
+    moved = split.valid[~is_target[split.valid]] if train_on == "all" else _NO_INDEX
+    train = np.union1d(split.train, moved)
+    off = train[~is_target[train]] if train_on == "target" else _NO_INDEX
+    train = np.setdiff1d(train, off)
+    held_other = np.union1d(
+        split.valid[~is_target[split.valid]], split.test[~is_target[split.test]]
+    )
+    dropped = np.union1d(split.dropped, np.union1d(np.setdiff1d(held_other, moved), off))
+    log.info(
+        "target domain %s: %d validation, %d test interactions kept; other domains: %d "
+        "validation interactions moved to train, %d held-out and %d training interactions "
+        "dropped",
+        target,
+        int(is_target[split.valid].sum()),
+        int(is_target[split.test].sum()),
+        len(moved),
+        len(held_other) - len(moved),
+        len(off),
+    )
+    out = dataclasses.replace(
+        split,
+        train=train,
+        valid=split.valid[is_target[split.valid]],
+        test=split.test[is_target[split.test]],
+        method=f"{split.method}+domain[{target}]" + ("(only)" if len(off) else ""),
+        time_order=None if len(moved) else split.time_order,
+        dropped=dropped,
+        target_domain=str(target),
+        domain_column=column,
+        rank_within_domain=True,
+    )
+    out.check(
+        hint="users held out in the target domain need training interactions there "
+        "(or use split=cross_domain for users cold in it)"
+    )
     return out
 
 

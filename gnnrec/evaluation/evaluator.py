@@ -26,10 +26,12 @@ from torch import Tensor
 from gnnrec.data.split import Split
 from gnnrec.evaluation import aggregate as A
 from gnnrec.evaluation import metrics as M
+from gnnrec.evaluation import sampled as S
 from gnnrec.evaluation.metrics._rows import take_rows
 from gnnrec.evaluation.ranking import (
     bytes_per_user,
     chunk_size,
+    csr_rows,
     dense_rows,
     mask_items,
     membership,
@@ -205,7 +207,11 @@ class Evaluator:
     """Ranks all items for every user with ground truth and computes all metrics.
 
     For the validation part the user's training items are excluded from the
-    ranking; for the test part training and validation items are. Users are
+    ranking; for the test part training and validation items are. With a
+    target behaviour the training items of that behaviour only
+    (:meth:`~gnnrec.data.split.Split.seen_matrix`); with a target domain only
+    that domain's items are ranked
+    (:meth:`~gnnrec.data.split.Split.candidate_items`). Users are
     processed in chunks sized by :func:`~gnnrec.evaluation.ranking.bytes_per_user`
     so that every ``[chunk, num_items]``, ``[chunk, K, C]`` and ``[chunk, K, K]``
     intermediate fits ``memory_budget_mb``; top-K is computed once at the
@@ -282,6 +288,19 @@ class Evaluator:
 
         matrices = {p: _binary(split.user_item_matrix(p)) for p in ("train", *EVAL_PARTS)}
         self._csr = {p: _DeviceCSR.of(m, dev) for p, m in matrices.items()}
+        # What ranking masks: the training items (of the target behaviour only, when
+        # the split says so: Split.seen_matrix), and items outside the target domain.
+        seen = _binary(split.seen_matrix())
+        self._seen = (
+            self._csr["train"] if seen.nnz == matrices["train"].nnz else (_DeviceCSR.of(seen, dev))
+        )
+        candidates = split.candidate_items()
+        self.candidate_items = None if candidates is None else torch.from_numpy(candidates).to(dev)
+        self._off_catalogue = (
+            None
+            if candidates is None or candidates.all()
+            else torch.from_numpy(np.flatnonzero(~candidates)).to(dev)
+        )
         train = matrices["train"]
         popularity = np.asarray(train.sum(0), dtype=np.float64).ravel()
         self.popularity = torch.from_numpy(popularity).to(dev)
@@ -380,9 +399,9 @@ class Evaluator:
             far = _pair_not_subset(rows, m.indices, self._user_top_sp, self._item_top_sp)
             num_far = torch.from_numpy(np.bincount(rows, far, m.shape[0]).astype(np.int64))
         csr = self._csr[part]
-        excluded = ["train"] if part == "valid" else ["train", "valid"]
+        excluded = [self._seen] if part == "valid" else [self._seen, self._csr["valid"]]
         return _Truth(
-            excluded=[self._csr[p] for p in excluded],
+            excluded=excluded,
             users=users,
             keys=csr.sorted_keys(),
             num_relevant=torch.from_numpy(num_rel.astype(np.int64)).to(dev),
@@ -454,6 +473,81 @@ class Evaluator:
             )
         return self._evaluate(scorer, part, list(settings), keep_topk, item_embeddings, slices)
 
+    @torch.no_grad()
+    def evaluate_sampled(
+        self,
+        scorer: Scorer,
+        part: str = "test",
+        num_negatives: int = 999,
+        sampler: str = "uniform",
+        seed: int = 0,
+        ks: Sequence[int] = (10,),
+    ) -> EvalResult:
+        """The papers' sampled protocol (:mod:`gnnrec.evaluation.sampled`): each
+        held-out item ranked among ``num_negatives`` items the user never
+        interacted with, drawn ``uniform`` or by ``popularity``.
+
+        Keys are ``<part>/sampled<N>_<sampler>/hit@K`` and ``ndcg@K`` (means
+        over users of the mean over their held-out items), per-user vectors
+        ``sampled<N>_<sampler>/hit@K``; never mixed with full-ranking keys.
+
+        Raises:
+            ValueError: an unknown part or sampler, ``num_negatives < 1``, a
+                user with fewer than ``num_negatives`` items to draw from.
+        """
+        if part not in EVAL_PARTS:
+            raise ValueError(f"part must be 'valid' or 'test', got {part!r}")
+        if sampler not in S.SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(S.SAMPLERS)}, got {sampler!r}")
+        if isinstance(num_negatives, bool) or int(num_negatives) < 1:
+            raise ValueError(f"the number of negatives must be positive, got {num_negatives!r}")
+        n = int(num_negatives)
+        ks = sorted({int(k) for k in ks})
+        if not ks or ks[0] < 1 or ks[-1] > n + 1:
+            raise ValueError(f"sampled cut-offs must lie in 1..{n + 1}, got {list(ks)}")
+        dev = self.device
+        truth = self._truth[part]
+        users = truth.users
+        held = self._csr[part]
+        every = _DeviceCSR.of(_binary(self.split.user_item_matrix_all()), dev)
+        weights = None if sampler == "uniform" else self.popularity
+        prefix = S.label(n, sampler)
+        sums = {
+            f"{m}@{k}": torch.zeros(len(users), dtype=torch.float64, device=dev)
+            for m in ("hit", "ndcg")
+            for k in ks
+        }
+        size = max(1, self.chunk_size // 4)  # keys and hashes: a few [chunk, items] blocks
+        users_t = torch.from_numpy(users).to(dev)
+        for start in range(0, len(users), size):
+            rows = users_t[start : start + size]
+            excluded = every.dense(rows, torch.bool)
+            if self.candidate_items is not None:
+                excluded |= ~self.candidate_items.unsqueeze(0)
+            negatives = S.sample_negatives(seed, rows, self.num_items, excluded, n, weights)
+            del excluded
+            scores = scorer(rows).to(torch.float32)
+            local, pos_items = csr_rows(held.crow, held.col, rows)
+            ranks = S.sampled_ranks(
+                scores[local, pos_items],
+                pos_items,
+                scores.gather(1, negatives)[local],
+                negatives[local],
+            )
+            counts = torch.bincount(local, minlength=len(rows)).to(torch.float64)
+            for k in ks:
+                for name, metric in (("hit", S.sampled_hit), ("ndcg", S.sampled_ndcg)):
+                    per_user = torch.zeros(len(rows), dtype=torch.float64, device=dev)
+                    per_user.index_add_(0, local, metric(ranks, k))
+                    sums[f"{name}@{k}"][start : start + len(rows)] = per_user / counts
+        per_user = {f"{prefix}/{key}": v.cpu().numpy() for key, v in sums.items()}
+        metrics = {
+            f"{part}/{prefix}/{key}": float(v.mean()) if len(v) else float("nan")
+            for key, v in sums.items()
+        }
+        metrics[f"{part}/{prefix}/users"] = float(len(users))
+        return EvalResult(metrics=metrics, users=users, per_user=per_user, part=part)
+
     def _evaluate(
         self,
         scorer: Scorer,
@@ -511,6 +605,8 @@ class Evaluator:
                 scores = scores.to(torch.float32, copy=True)
             for excluded in truth.excluded:
                 mask_items(scores, excluded.crow, excluded.col, rows)
+            if self._off_catalogue is not None:
+                scores[:, self._off_catalogue] = float("-inf")
             ranked = self._ranked_lists(rows, scores, variants, k_max, pool)
             del scores
             for v, topk in enumerate(ranked):
