@@ -61,7 +61,10 @@ SHOP_METRICS = (
 )
 # Both shops' training files train every multi-shop arm; `target_domain` keeps the
 # target shop's test pairs and ranks its own catalogue only.
-SHOP_COMMON = ("dataset=amazon-sport-cloth", "eval.monitor_users=null", *SAMPLED)
+# One training recipe for every arm (not tuned per model): large batches, 40 epochs at most,
+# early stopping on validation Recall@20 with patience 10.
+TRAIN = ("train.epochs=40", "train.batch_size=8192", "train.lr=0.02", "train.patience=10")
+SHOP_COMMON = ("dataset=amazon-sport-cloth", *TRAIN, *SAMPLED)
 
 
 def shop_blocks() -> list[Block]:
@@ -101,7 +104,7 @@ def shop_blocks() -> list[Block]:
 
 
 JDATA_METRICS = ("recall@20", "ndcg@20", "hit@10", "ndcg@10")
-JDATA_COMMON = ("dataset=jdata-behavior", "eval.monitor_users=10000")
+JDATA_COMMON = ("dataset=jdata-behavior", *TRAIN, "eval.monitor_users=10000")
 
 
 def jdata_blocks() -> list[Block]:
@@ -132,7 +135,7 @@ def slug(text: str) -> str:
 
 
 def run_arm(out: Path, common: tuple[str, ...], arm: Arm, seed: int, extra: list[str]) -> Path:
-    run_dir = out / "runs" / slug(" ".join(arm.overrides)) / f"seed={seed}"
+    run_dir = out / "runs" / slug(" ".join([*arm.overrides, *extra])) / f"seed-{seed}"
     if (run_dir / "results.json").is_file():
         return run_dir
     command = [
@@ -198,7 +201,7 @@ def block_table(block: Block, runs: dict[Arm, list[Path]]) -> list[str]:
             n, mean, _, _, _ = tests[i - 1]
             p = max(float(t_adj[i - 1]), float(w_adj[i - 1]))
             delta = f"{mean:+.4f} (p={p:.2g}{stars(p)}, n={n})"
-        epochs = cell([float(r.get("epochs_run", math.nan)) for r in rows]).split(" ± ")[0]
+        epochs = f"{np.mean([r.get('epochs_run', math.nan) for r in rows]):.0f}"
         wall = np.mean([r["wall_time_s"] for r in rows])
         rss = max(r.get("peak_rss_mb", math.nan) for r in rows)
         lines.append(

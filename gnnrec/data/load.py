@@ -196,7 +196,7 @@ def _file_roles(
     ``behavior``, or several as e.g. ``[domain, split]`` with keys
     ``<domain>/<part>``) and each file's label per role."""
     files_as = spec.get("files_as", "split")
-    roles = [files_as] if isinstance(files_as, str) else list(files_as or [])
+    roles = _file_roles_of(spec)
     if not roles or any(r not in FILE_ROLES for r in roles) or len(set(roles)) < len(roles):
         raise ConfigError(
             "dataset.interactions.files_as must be split, domain, behavior or a list of "
@@ -267,11 +267,15 @@ def _category_edges(value: Any) -> tuple[str, ...]:
     return tuple(kinds)
 
 
+def _file_roles_of(spec: Mapping[str, Any]) -> list[str]:
+    """The roles ``files_as`` names (unchecked; :func:`_file_roles` checks them)."""
+    files_as = spec.get("files_as", "split")
+    return [files_as] if isinstance(files_as, str) else list(files_as or [])
+
+
 def _dedup_per(value: Any, spec: Mapping[str, Any]) -> tuple[str, ...]:
     if value is None:
-        files_as = spec.get("files_as", "split")
-        roles = [files_as] if isinstance(files_as, str) else list(files_as or [])
-        return ("behavior",) if "behavior" in roles else ()
+        return ("behavior",) if "behavior" in _file_roles_of(spec) else ()
     columns = [value] if isinstance(value, str) else list(value)
     for column in columns:
         if column not in ("behavior", "domain"):
@@ -454,8 +458,13 @@ def load_dataset(
         isinstance(min_rating, bool) or not isinstance(min_rating, int | float)
     ):
         raise ConfigError(f"dataset.min_rating must be a number or null, got {min_rating!r}")
-    if behavior_weights is not None and not columns.get("behavior"):
-        raise ConfigError("dataset.behavior_weights is set but no behavior column is mapped")
+    if behavior_weights is not None and not (
+        columns.get("behavior") or "behavior" in _file_roles_of(spec)
+    ):
+        raise ConfigError(
+            "dataset.behavior_weights is set but the log has no behaviours (map "
+            "interactions.columns.behavior or use files_as: behavior)"
+        )
     core = _kcore(kcore)
     edge_kinds = _category_edges(category_edges)
     cat_spec = _spec(categories, "categories") if categories else None
