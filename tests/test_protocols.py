@@ -64,6 +64,8 @@ def test_behaviour_files_keep_a_cart_and_a_buy_of_one_pair(tmp_path: Path) -> No
     merged = load_dataset("t", spec, root=tmp_path, dedup_per=[])
     assert len(rows(merged)) == 5  # one row per (user, item): the later cart rows go
     assert ("1", "10", "cart", "train") not in rows(merged)
+    buys = load_dataset("t", spec, root=tmp_path, behavior_weights={"buy": 1})
+    assert [r[2] for r in rows(buys)] == ["buy"] * 5  # purchases only
 
 
 def test_behaviour_file_options_that_cannot_work_are_refused(tmp_path: Path) -> None:
@@ -357,3 +359,56 @@ def test_jdata_config_trains_on_all_behaviours_and_reports_sampled_metrics(
     assert per_user["sampled5_uniform/hit@5"].mean() == pytest.approx(
         results["test/sampled5_uniform/hit@5"]
     )
+
+
+def write_small_shops(folder: Path) -> None:
+    """12 users buying in two shops whose item ids overlap (0..14 each)."""
+    g = torch.Generator().manual_seed(1)
+    for shop in ("sport", "cloth"):
+        train, test = [], []
+        for u in range(12):
+            items = torch.randperm(15, generator=g)[:6].tolist()
+            train += [f"{u}\t{i}\t1" for i in items[:5]]
+            test.append(f"{u}\t{items[5]}\t1")
+        (folder / f"{shop}_train.tsv").write_text("\n".join(train) + "\n")
+        (folder / f"{shop}_test.tsv").write_text("\n".join(test) + "\n")
+
+
+def test_one_shop_is_evaluated_over_its_own_catalogue(tmp_path: Path, train_here) -> None:
+    data = tmp_path / "shops"
+    data.mkdir()
+    write_small_shops(data)
+    proc = train_here(
+        "dataset=amazon-sport-cloth",
+        f"dataset.root={data}",
+        "target_domain=cloth",
+        "train.epochs=1",
+        "train.monitor=recall@10",
+        "eval.sampled.negatives=4",
+        "eval.sampled.ks=[5]",
+        "eval.save_topk=true",
+        "logger=none",
+        "train.progress=false",
+        "hydra.run.dir=out",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["split"] == "predefined[split]+valid_from_train[0.1]+domain[cloth]"
+    assert results["split/test"] == 12  # the 12 Clothing test pairs; Sports' are dropped
+    per_shop = [
+        {
+            line.split("\t")[1]
+            for f in data.glob(f"{shop}_*.tsv")
+            for line in f.read_text().split("\n")
+            if line
+        }
+        for shop in ("sport", "cloth")
+    ]
+    assert results["data/items"] == len(per_shop[0]) + len(per_shop[1])  # none fused
+    assert len(per_shop[0] | per_shop[1]) < results["data/items"]
+    assert results["peak_rss_mb"] > 0
+    assert 0 <= results["test/sampled4_uniform/hit@5"] <= 1
+    lines = (tmp_path / "out" / "topk.tsv").read_text().splitlines()[1:]
+    recommended = {item for line in lines for item in line.split("\t")[2:3]}
+    assert recommended and all(item.startswith("cloth:") for item in recommended)
