@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import subprocess
 import sys
@@ -117,11 +118,18 @@ def _cli_here(monkeypatch, capsys, name: str, main):
         monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
         monkeypatch.setattr(sys, "argv", [name, *args])
         capsys.readouterr()
+        # Hydra points the root logger at this test's captured stdout; put the old
+        # handlers back, or a later test logs into a closed stream
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
         try:
             main()
             status = 0
         except SystemExit as stop:
             status = stop.code if isinstance(stop.code, int) else 1
+        finally:
+            root.handlers[:] = handlers
+            root.setLevel(level)
         out = capsys.readouterr()
         return subprocess.CompletedProcess(args, status, out.out, out.err)
 
