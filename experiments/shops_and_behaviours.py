@@ -116,6 +116,10 @@ def jdata_blocks() -> list[Block]:
                 Arm("LightGCN, buys only", ("model=lightgcn", "dataset.behavior_weights={buy:1}")),
                 Arm("LightGCN, all behaviours merged", ("model=lightgcn",)),
                 Arm("MBLightGCN (learned per-behaviour weights)", ("model=mblightgcn",)),
+                Arm(
+                    "CascadeGCN (CRGCN: follow > cart > buy)",
+                    ("model=cascade", "model.order=[collect,cart,buy]"),
+                ),
                 Arm("R-GCN, one relation per behaviour", ("model=rgcn", typed)),
             ),
             JDATA_METRICS,

@@ -50,7 +50,7 @@ def test_the_zoo_is_complete():
         "rgcn", "hgt",  # heterogeneous
         "sgl", "simgcl", "xsimgcl",  # self-supervised
         "dgcn", "dgrec", "catgraph",  # diversity-aware and category graph
-        "mblightgcn", "textgcn", "sasrec", "seqgcn", "crossdomain",  # side signals
+        "mblightgcn", "cascade", "textgcn", "sasrec", "seqgcn", "crossdomain",  # side signals
     }  # fmt: skip
     assert expected <= set(MODELS)
 

@@ -412,3 +412,25 @@ def test_one_shop_is_evaluated_over_its_own_catalogue(tmp_path: Path, train_here
     lines = (tmp_path / "out" / "topk.tsv").read_text().splitlines()[1:]
     recommended = {item for line in lines for item in line.split("\t")[2:3]}
     assert recommended and all(item.startswith("cloth:") for item in recommended)
+
+
+def test_the_cascade_trains_one_stage_per_behaviour_on_jdata(tmp_path: Path, train_here) -> None:
+    data = tmp_path / "jdata"
+    data.mkdir()
+    write_small_jdata(data)
+    proc = train_here(
+        "dataset=jdata-behavior",
+        f"dataset.root={data}",
+        "model=cascade",
+        "model.order=[collect,cart,buy]",
+        "train.epochs=1",
+        "train.monitor=recall@10",
+        "logger=none",
+        "train.progress=false",
+        "hydra.run.dir=out",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (row,) = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").open()]
+    assert row["train/bpr_collect"] > 0 and row["train/bpr_cart"] > 0
+    assert "cascade=collect>cart>buy" in (tmp_path / "out" / "train.log").read_text()

@@ -2,6 +2,7 @@
 
 from gnnrec.models.base import Recommender, Scorer
 from gnnrec.models.behavior import MBLightGCN
+from gnnrec.models.cascade import CascadeGCN
 from gnnrec.models.catgraph import CategoryGraphRec
 from gnnrec.models.conv import ConvStackRec, GCNRec, SAGERec, TransformerRec
 from gnnrec.models.crossdomain import CrossDomainGCN
@@ -26,6 +27,7 @@ __all__ = [
     "MF",
     "NGCF",
     "SGL",
+    "CascadeGCN",
     "CategoryGraphRec",
     "ConvStackRec",
     "CrossDomainGCN",
