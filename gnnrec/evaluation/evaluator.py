@@ -537,9 +537,9 @@ class Evaluator:
             counts = torch.bincount(local, minlength=len(rows)).to(torch.float64)
             for k in ks:
                 for name, metric in (("hit", S.sampled_hit), ("ndcg", S.sampled_ndcg)):
-                    per_user = torch.zeros(len(rows), dtype=torch.float64, device=dev)
-                    per_user.index_add_(0, local, metric(ranks, k))
-                    sums[f"{name}@{k}"][start : start + len(rows)] = per_user / counts
+                    total = torch.zeros(len(rows), dtype=torch.float64, device=dev)
+                    total.index_add_(0, local, metric(ranks, k))
+                    sums[f"{name}@{k}"][start : start + len(rows)] = total / counts
         per_user = {f"{prefix}/{key}": v.cpu().numpy() for key, v in sums.items()}
         metrics = {
             f"{part}/{prefix}/{key}": float(v.mean()) if len(v) else float("nan")

@@ -126,9 +126,11 @@ class CascadeGCN(GraphRecommender):
         """
         require_user_item_graph(graph, "cascade")
         log = graph.log
-        users = graph.log.users.cpu().numpy() if log is not None else np.zeros(0, np.int64)
-        items = graph.log.items.cpu().numpy() if log is not None else np.zeros(0, np.int64)
-        if log is None or column not in log.codes:
+        if log is None:
+            raise ConfigError("model=cascade needs the graph's training log (RecGraph.log)")
+        users = log.users.cpu().numpy()
+        items = log.items.cpu().numpy()
+        if column not in log.codes:
             codes, names = np.zeros(len(users), dtype=np.int64), ["all"]
         else:
             codes, names = log.codes[column].cpu().numpy(), list(log.names[column])
