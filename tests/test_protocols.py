@@ -434,3 +434,13 @@ def test_the_cascade_trains_one_stage_per_behaviour_on_jdata(tmp_path: Path, tra
     (row,) = [json.loads(line) for line in (tmp_path / "out" / "metrics.jsonl").open()]
     assert row["train/bpr_collect"] > 0 and row["train/bpr_cart"] > 0
     assert "cascade=collect>cart>buy" in (tmp_path / "out" / "train.log").read_text()
+
+
+def test_stats_count_each_behaviour(tmp_path: Path) -> None:
+    from gnnrec.data.stats import domain_table
+
+    ds = load_dataset("t", write_behavior_files(tmp_path), root=tmp_path)
+    assert domain_table(ds, "behavior") == [
+        {"behavior": "buy", "interactions": 5, "users": 2, "items": 3},
+        {"behavior": "cart", "interactions": 2, "users": 1, "items": 2},
+    ]

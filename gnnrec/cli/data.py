@@ -194,14 +194,16 @@ def stats_text(dataset: InteractionDataset, split: Split, top: int, seconds: flo
                 f"  {row['category'][:31]:<32}{row['items']:>10,}{row['interactions']:>14,}"
                 f"{row['share']:>9.2%}"
             )
-    domains = domain_table(dataset)
-    if domains:
+    for column, title in (("domain", "domains"), ("behavior", "behaviours")):
+        rows = domain_table(dataset, column)
+        if not rows:
+            continue
         lines.append("")
-        lines.append(f"domains ({len(domains)})")
-        lines.append(f"  {'domain':<32}{'users':>10}{'items':>10}{'interactions':>14}")
-        for row in domains:
+        lines.append(f"{title} ({len(rows)})")
+        lines.append(f"  {column:<32}{'users':>10}{'items':>10}{'interactions':>14}")
+        for row in rows:
             lines.append(
-                f"  {str(row['domain'])[:31]:<32}{row['users']:>10,}{row['items']:>10,}"
+                f"  {str(row[column])[:31]:<32}{row['users']:>10,}{row['items']:>10,}"
                 f"{row['interactions']:>14,}"
             )
     lines.append("")
@@ -228,6 +230,7 @@ def run_stats(cfg: DictConfig) -> None:
             "dataset": dataset_stats(dataset),
             "categories": category_table(dataset),
             "domains": domain_table(dataset),
+            "behaviours": domain_table(dataset, "behavior"),
             "split": split_stats(split),
             "load_seconds": seconds,
         }

@@ -49,10 +49,11 @@ def category_table(dataset: InteractionDataset) -> list[dict[str, float | str]]:
 
 def domain_table(dataset: InteractionDataset, column: str = "domain") -> list[dict[str, object]]:
     """One row per domain (shop) of ``dataset.extras[column]``, in name order:
-    ``domain``, ``interactions``, ``users`` and ``items`` (distinct ones with an
-    interaction there); empty when the dataset has no such column. Shops with
-    their own catalogues (``files_as: [domain, ...]``) share no item, so their
-    ``items`` add up to the dataset's."""
+    ``<column>`` (the name), ``interactions``, ``users`` and ``items``
+    (distinct ones with an interaction there); empty when the dataset has no
+    such column. Shops with their own catalogues (``files_as: [domain, ...]``)
+    share no item, so their ``items`` add up to the dataset's. With
+    ``column="behavior"``, one row per behaviour type."""
     if column not in dataset.extras:
         return []
     domain = np.asarray(dataset.extras[column]).astype(str)
@@ -61,7 +62,7 @@ def domain_table(dataset: InteractionDataset, column: str = "domain") -> list[di
         inside = domain == name
         rows.append(
             {
-                "domain": str(name),
+                column: str(name),
                 "interactions": int(inside.sum()),
                 "users": len(np.unique(dataset.users[inside])),
                 "items": len(np.unique(dataset.items[inside])),
