@@ -78,7 +78,7 @@ def shop_blocks() -> list[Block]:
                     Arm("LightGCN, both shops (merged graph)", ("model=lightgcn", *target)),
                     Arm(
                         f"LightGCN, {shop} only",
-                        ("model=lightgcn", *target, "target_domain_train=target"),
+                        ("model=lightgcn", *target, f"dataset.domains=[{shop}]"),
                     ),
                     Arm("CrossDomainGCN", ("model=crossdomain", *target)),
                 ),

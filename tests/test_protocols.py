@@ -15,7 +15,7 @@ import torch
 from gnnrec.data.dataset import InteractionDataset
 from gnnrec.data.load import load_dataset
 from gnnrec.data.split import Split, predefined_split, target_behavior_split, target_domain_split
-from gnnrec.errors import ConfigError, SplitError
+from gnnrec.errors import ConfigError
 from gnnrec.evaluation import Evaluator
 from gnnrec.evaluation import sampled as S
 
@@ -66,6 +66,24 @@ def test_behaviour_files_keep_a_cart_and_a_buy_of_one_pair(tmp_path: Path) -> No
     assert ("1", "10", "cart", "train") not in rows(merged)
     buys = load_dataset("t", spec, root=tmp_path, behavior_weights={"buy": 1})
     assert [r[2] for r in rows(buys)] == ["buy"] * 5  # purchases only
+
+
+def test_one_shop_alone_keeps_only_its_catalogue(tmp_path: Path) -> None:
+    (tmp_path / "a.tsv").write_text("1\t0\n2\t1\n")
+    (tmp_path / "b.tsv").write_text("1\t0\n2\t5\n")
+    spec = {
+        "files": {"A": "a.tsv", "B": "b.tsv"},
+        "files_as": "domain",
+        "sep": "\t",
+        "header": False,
+        "names": ["user", "item"],
+        "columns": {"user": "user", "item": "item"},
+    }
+    assert load_dataset("t", spec, root=tmp_path).num_items == 4
+    ds = load_dataset("t", spec, root=tmp_path, domains=["B"])
+    assert ds.item_ids.tolist() == ["B:0", "B:5"]
+    with pytest.raises(ConfigError, match=r"dataset.domains \['C'\] names domains the log"):
+        load_dataset("t", spec, root=tmp_path, domains=["C"])
 
 
 def test_behaviour_file_options_that_cannot_work_are_refused(tmp_path: Path) -> None:
@@ -178,9 +196,6 @@ def test_target_domain_keeps_its_test_pairs_and_ranks_its_own_items() -> None:
     moved = target_domain_split(with_valid, "B")
     pairs = moved.dataset.users[moved.train] * 4 + moved.dataset.items[moved.train]
     assert len(moved.valid) == 0 and 1 * 4 + 0 in pairs.tolist()
-    only = target_domain_split(base, "B", train_on="target")
-    assert sorted(ds.items[only.train].tolist()) == [2, 3]  # A's training pairs are dropped
-    assert only.method.endswith("+domain[B](only)")
 
 
 def test_target_domain_refuses_what_it_cannot_do() -> None:
@@ -189,10 +204,8 @@ def test_target_domain_refuses_what_it_cannot_do() -> None:
         target_domain_split(predefined_split(ds), "C")
     with pytest.raises(ConfigError, match=r"needs a per-interaction 'shop' column"):
         target_domain_split(predefined_split(ds), "A", column="shop")
-    # u1 has no training interaction in A: evaluating A on A's data alone leaves u0 ...
-    rows = [r for r in DOMAIN_ROWS if not (r[0] == 0 and r[1] == 0)]
-    with pytest.raises(SplitError, match=r"need training interactions there"):
-        target_domain_split(predefined_split(dataset(rows, 2, 4, "domain")), "A", train_on="target")
+    with pytest.raises(ConfigError, match=r"target domain is 'B'; target_domain=A would"):
+        target_domain_split(target_domain_split(predefined_split(ds), "B"), "A")
 
 
 # ------------------------------------------------------------------ sampled metrics

@@ -69,8 +69,7 @@ def make_split(cfg: DictConfig, dataset: InteractionDataset) -> Split:
       (``target_behavior_mask: target``; ``all`` masks every training item;
       :func:`~gnnrec.data.split.target_behavior_split`);
     - ``target_domain`` (e.g. ``cloth``): validation and test keep only that
-      domain's interactions and evaluation ranks only its items;
-      ``target_domain_train: target`` trains on that domain alone
+      domain's interactions and evaluation ranks only its items
       (:func:`~gnnrec.data.split.target_domain_split`).
     """
     split = build(cfg.split, "split", dataset=dataset)
@@ -81,7 +80,5 @@ def make_split(cfg: DictConfig, dataset: InteractionDataset) -> Split:
         )
     domain = cfg.get("target_domain")
     if domain is not None:
-        split = target_domain_split(
-            split, str(domain), train_on=str(cfg.get("target_domain_train", "all"))
-        )
+        split = target_domain_split(split, str(domain))
     return split

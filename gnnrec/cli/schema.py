@@ -35,7 +35,6 @@ class RunSchema:
     target_behavior: str | None = None
     target_behavior_mask: str = "target"
     target_domain: str | None = None
-    target_domain_train: str = "all"
     tune_malloc: bool = True
     init_from: str | None = None
 

@@ -44,6 +44,7 @@ from gnnrec.data.preprocess import (
     drop_items,
     filter_rating,
     kcore_filter,
+    keep_domains,
     reindex,
     sort_interactions,
     weight_behaviors,
@@ -373,6 +374,7 @@ def load_dataset(
     dedup: str = "first",
     dedup_per: str | Sequence[str] | None = None,
     behavior_weights: Mapping[str, float] | None = None,
+    domains: Sequence[str] | None = None,
     kcore: int | Mapping[str, int] | None = None,
     kg: Mapping[str, Any] | None = None,
     user_attributes: Mapping[str, Any] | None = None,
@@ -408,6 +410,9 @@ def load_dataset(
             ``[behavior]`` when the behaviours come from the files
             (``files_as`` holds ``behavior``), else ``[]``.
         behavior_weights: event type → weight; other types are dropped.
+        domains: keep only these domains' (shops') interactions, e.g.
+            ``[sport]``: one shop of a multi-shop log, the others' items
+            leaving the catalogue (the single-shop baseline).
         kcore: minimum interactions per user and item (a number, or
             ``{user: k, item: k}``), applied until nothing changes.
         kg: knowledge graph: ``file``, ``head_column``, ``relation_column``,
@@ -484,6 +489,8 @@ def load_dataset(
         x = weight_behaviors(x, dict(behavior_weights), report)
         if not len(x.users):
             raise DataError("no interaction is left after the behavior weights", tables[0].path)
+    if domains is not None:
+        x = keep_domains(x, domains, report)
     x = sort_interactions(x)
     x = deduplicate(x, dedup, report, _dedup_per(dedup_per, spec))
 

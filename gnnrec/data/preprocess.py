@@ -115,6 +115,30 @@ def filter_rating(
     return _apply(x, ratings >= min_rating, f"rating >= {min_rating:g}", report)
 
 
+def keep_domains(x: Interactions, names: Sequence[str], report: PreprocessLog) -> Interactions:
+    """Keep the interactions whose domain (shop) is among ``names``: one shop of
+    a multi-shop log, whose other shops' items then leave the catalogue.
+
+    Raises:
+        ConfigError: the log has no domains, or a name is not one of them.
+    """
+    if "domain" not in x.labels:
+        raise ConfigError(
+            "dataset.domains is set but the log has no domains (use files_as: domain or map "
+            "interactions.columns.domain)"
+        )
+    have = [str(n) for n in x.labels["domain"]]
+    wanted = [str(n) for n in ([names] if isinstance(names, str) else names)]
+    unknown = [n for n in wanted if n not in have]
+    if unknown or not wanted:
+        raise ConfigError(
+            f"dataset.domains {wanted} names domains the log does not have "
+            f"({', '.join(map(repr, unknown)) or 'none given'}); it has {have}"
+        )
+    keep = np.isin(np.asarray(have)[x.extras["domain"]], wanted)
+    return _apply(x, keep, f"domains {', '.join(wanted)}", report)
+
+
 def weight_behaviors(
     x: Interactions, weights: Mapping[str, float], report: PreprocessLog
 ) -> Interactions:

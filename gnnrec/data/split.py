@@ -770,12 +770,7 @@ def target_behavior_split(
     return out
 
 
-def target_domain_split(
-    split: Split,
-    target: str,
-    column: str = "domain",
-    train_on: str = "all",
-) -> Split:
+def target_domain_split(split: Split, target: str, column: str = "domain") -> Split:
     """Evaluate one domain (shop): held-out parts keep only ``target``'s
     interactions, and evaluation ranks only ``target``'s items.
 
@@ -785,17 +780,14 @@ def target_domain_split(
     evaluate each target domain. Another domain's test interactions are
     dropped (neither trained on nor evaluated: its published test file stays
     unseen); its validation interactions, carved from training data
-    (``split.valid_from_train``), train. ``train_on="target"`` drops every
-    interaction outside ``target`` instead (a single-shop baseline on the
-    same split).
+    (``split.valid_from_train``), train. (A single-shop baseline reads that
+    shop alone: ``dataset.domains=[<shop>]``.)
 
     On top of :func:`cross_domain_split` ``target`` must be its target domain.
 
     Raises:
         ConfigError: no such column, ``target`` not among its values, another
-            target domain already set, an unknown ``train_on``.
-        SplitError: users held out in ``target`` without a training
-            interaction left (with ``train_on="target"``).
+            target domain already set.
     """
     ds = split.dataset
     if column not in ds.extras:
@@ -804,8 +796,6 @@ def target_domain_split(
             f"target_domain={target} needs a per-interaction '{column}' column in the dataset "
             f"(dataset extras: {have}); use files_as: domain or map interactions.columns.domain"
         )
-    if train_on not in ("all", "target"):
-        raise ConfigError(f"target_domain_train must be all or target, got {train_on!r}")
     domain = np.asarray(ds.extras[column]).astype(str)
     is_target = domain == str(target)
     if not is_target.any():
@@ -816,41 +806,32 @@ def target_domain_split(
             f"the split's target domain is {split.target_domain!r}; target_domain={target} "
             "would evaluate another one"
         )
-    moved = split.valid[~is_target[split.valid]] if train_on == "all" else _NO_INDEX
+    moved = split.valid[~is_target[split.valid]]
     train = np.union1d(split.train, moved)
-    off = train[~is_target[train]] if train_on == "target" else _NO_INDEX
-    train = np.setdiff1d(train, off)
-    held_other = np.union1d(
-        split.valid[~is_target[split.valid]], split.test[~is_target[split.test]]
-    )
-    dropped = np.union1d(split.dropped, np.union1d(np.setdiff1d(held_other, moved), off))
+    held_other = np.union1d(moved, split.test[~is_target[split.test]])
+    dropped = np.union1d(split.dropped, np.setdiff1d(held_other, moved))
     log.info(
         "target domain %s: %d validation, %d test interactions kept; other domains: %d "
-        "validation interactions moved to train, %d held-out and %d training interactions "
-        "dropped",
+        "validation interactions moved to train, %d test interactions dropped",
         target,
         int(is_target[split.valid].sum()),
         int(is_target[split.test].sum()),
         len(moved),
         len(held_other) - len(moved),
-        len(off),
     )
     out = dataclasses.replace(
         split,
         train=train,
         valid=split.valid[is_target[split.valid]],
         test=split.test[is_target[split.test]],
-        method=f"{split.method}+domain[{target}]" + ("(only)" if len(off) else ""),
+        method=f"{split.method}+domain[{target}]",
         time_order=None if len(moved) else split.time_order,
         dropped=dropped,
         target_domain=str(target),
         domain_column=column,
         rank_within_domain=True,
     )
-    out.check(
-        hint="users held out in the target domain need training interactions there "
-        "(or use split=cross_domain for users cold in it)"
-    )
+    out.check()
     return out
 
 
