@@ -357,6 +357,7 @@ def _tune_process(cwd: Path, *args: str) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow  # real worker processes (~20 s each); `make test-all` runs it
 def test_two_workers_share_one_study_through_the_joblib_launcher(small, tmp_path):
     proc = _tune_process(
         tmp_path,
@@ -378,6 +379,7 @@ def test_two_workers_share_one_study_through_the_joblib_launcher(small, tmp_path
     assert "mf-ml-100k: 6 trials (6 complete" in out
 
 
+@pytest.mark.slow  # real worker processes (~20 s each); `make test-all` runs it
 def test_a_killed_search_continues_and_repeats_the_lost_trial(small, tmp_path):
     args = _args(small, "model=mf", "train.epochs=40", "tune.n_trials=3", "tune.phase=search")
     args = (*args, "train.batch_size=8", "train.patience=40")
