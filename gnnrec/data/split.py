@@ -676,6 +676,29 @@ TARGET_OTHERS = ("train", "drop")
 MASK_SEEN = ("target", "all")
 
 
+def _is_target(
+    ds: InteractionDataset, column: str, target: str, option: str, noun: str, hint: str
+) -> np.ndarray:
+    """``[num_interactions]`` bool: ``extras[column] == target``.
+
+    Raises:
+        ConfigError: no such column (``hint`` says how to get one), or no
+            interaction with that value (the message lists the values).
+    """
+    if column not in ds.extras:
+        have = ", ".join(sorted(ds.extras)) or "none"
+        raise ConfigError(
+            f"{option}={target} needs a per-interaction '{column}' column in the dataset "
+            f"(dataset extras: {have}); {hint}"
+        )
+    values = np.asarray(ds.extras[column]).astype(str)
+    is_target = values == str(target)
+    if not is_target.any():
+        found = ", ".join(repr(str(v)) for v in np.unique(values)[:20])
+        raise ConfigError(f"{option} {target!r} is not a {noun} of the data; found {found}")
+    return is_target
+
+
 def target_behavior_split(
     split: Split,
     target: str,
@@ -713,24 +736,19 @@ def target_behavior_split(
             a non-target interaction left in validation/test.
     """
     ds = split.dataset
-    if column not in ds.extras:
-        have = ", ".join(sorted(ds.extras)) or "none"
-        raise ConfigError(
-            f"target_behavior={target} needs a per-interaction '{column}' column in the dataset "
-            f"(dataset extras: {have}); map interactions.columns.{column} in the dataset config"
-        )
+    is_target = _is_target(
+        ds,
+        column,
+        target,
+        "target_behavior",
+        "behaviour",
+        f"map interactions.columns.{column} or use files_as: behavior",
+    )
     if others not in TARGET_OTHERS:
         raise ConfigError(f"others must be one of {', '.join(TARGET_OTHERS)}, got {others!r}")
     if mask_seen not in MASK_SEEN:
         raise ConfigError(
             f"target_behavior_mask must be one of {', '.join(MASK_SEEN)}, got {mask_seen!r}"
-        )
-    behavior = np.asarray(ds.extras[column]).astype(str)
-    is_target = behavior == str(target)
-    if not is_target.any():
-        found = ", ".join(repr(str(b)) for b in np.unique(behavior)[:20])
-        raise ConfigError(
-            f"target_behavior {target!r} is not a behaviour of the data; found {found}"
         )
     valid = split.valid[is_target[split.valid]]
     test = split.test[is_target[split.test]]
@@ -789,18 +807,14 @@ def target_domain_split(split: Split, target: str, column: str = "domain") -> Sp
         ConfigError: no such column, ``target`` not among its values, another
             target domain already set.
     """
-    ds = split.dataset
-    if column not in ds.extras:
-        have = ", ".join(sorted(ds.extras)) or "none"
-        raise ConfigError(
-            f"target_domain={target} needs a per-interaction '{column}' column in the dataset "
-            f"(dataset extras: {have}); use files_as: domain or map interactions.columns.domain"
-        )
-    domain = np.asarray(ds.extras[column]).astype(str)
-    is_target = domain == str(target)
-    if not is_target.any():
-        found = ", ".join(repr(str(d)) for d in np.unique(domain)[:20])
-        raise ConfigError(f"target_domain {target!r} is not a domain of the dataset; found {found}")
+    is_target = _is_target(
+        split.dataset,
+        column,
+        target,
+        "target_domain",
+        "domain",
+        "use files_as: domain or map interactions.columns.domain",
+    )
     if split.target_domain is not None and split.target_domain != str(target):
         raise ConfigError(
             f"the split's target domain is {split.target_domain!r}; target_domain={target} "
