@@ -121,6 +121,11 @@ def jdata_blocks() -> list[Block]:
                     ("model=cascade", "model.order=[collect,cart,buy]"),
                 ),
                 Arm("R-GCN, one relation per behaviour", ("model=rgcn", typed)),
+                # ~85 s per epoch on the 2-core CPU: budget-capped at 12 epochs
+                Arm(
+                    "HGT, one relation per behaviour (12 epochs at most)",
+                    ("model=hgt", typed, "train.epochs=12"),
+                ),
             ),
             JDATA_METRICS,
             "recall@20",
