@@ -821,9 +821,7 @@ def target_domain_split(split: Split, target: str, column: str = "domain") -> Sp
             "would evaluate another one"
         )
     moved = split.valid[~is_target[split.valid]]
-    train = np.union1d(split.train, moved)
-    held_other = np.union1d(moved, split.test[~is_target[split.test]])
-    dropped = np.union1d(split.dropped, np.setdiff1d(held_other, moved))
+    off_test = split.test[~is_target[split.test]]
     log.info(
         "target domain %s: %d validation, %d test interactions kept; other domains: %d "
         "validation interactions moved to train, %d test interactions dropped",
@@ -831,16 +829,16 @@ def target_domain_split(split: Split, target: str, column: str = "domain") -> Sp
         int(is_target[split.valid].sum()),
         int(is_target[split.test].sum()),
         len(moved),
-        len(held_other) - len(moved),
+        len(off_test),
     )
     out = dataclasses.replace(
         split,
-        train=train,
+        train=np.union1d(split.train, moved),
         valid=split.valid[is_target[split.valid]],
         test=split.test[is_target[split.test]],
         method=f"{split.method}+domain[{target}]",
         time_order=None if len(moved) else split.time_order,
-        dropped=dropped,
+        dropped=np.union1d(split.dropped, off_test),
         target_domain=str(target),
         domain_column=column,
         rank_within_domain=True,
